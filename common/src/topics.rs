@@ -1,0 +1,38 @@
+//! Topic names, in one place. Every topic carries [`crate::wire::Envelope`]s as JSON.
+//!
+//! | topic | payload | key |
+//! |---|---|---|
+//! | `yuqing.raw-documents.v1` | [`crate::wire::RawDocument`] | source id |
+//! | `yuqing.analyzed-documents.v1` | [`crate::wire::AnalyzedDocument`] | event id |
+//! | `yuqing.event-updates.v1` | [`crate::wire::EventUpdate`] | event id |
+//! | `yuqing.case-commands.v1` | [`crate::wire::CaseCommandRequest`] | case id (or event id) |
+//! | `yuqing.case-events.v1` | [`crate::wire::CaseEvent`] | case id |
+//! | `yuqing.source-health.v1` | [`crate::wire::SourceHealth`] | source id |
+//! | `yuqing.dead-letter.v1` | [`crate::wire::DeadLetter`] | original topic |
+//!
+//! Keys keep one event's (or one case's) messages in one partition, hence in order.
+
+pub const RAW_DOCUMENTS: &str = "yuqing.raw-documents.v1";
+pub const ANALYZED_DOCUMENTS: &str = "yuqing.analyzed-documents.v1";
+pub const EVENT_UPDATES: &str = "yuqing.event-updates.v1";
+pub const CASE_COMMANDS: &str = "yuqing.case-commands.v1";
+pub const CASE_EVENTS: &str = "yuqing.case-events.v1";
+pub const SOURCE_HEALTH: &str = "yuqing.source-health.v1";
+pub const DEAD_LETTER: &str = "yuqing.dead-letter.v1";
+
+pub const ALL: [&str; 7] = [
+    RAW_DOCUMENTS,
+    ANALYZED_DOCUMENTS,
+    EVENT_UPDATES,
+    CASE_COMMANDS,
+    CASE_EVENTS,
+    SOURCE_HEALTH,
+    DEAD_LETTER,
+];
+
+/// Consumer group names: one per consuming stage.
+pub mod groups {
+    pub const ANALYZE: &str = "yuqing-analyze";
+    pub const RESPOND: &str = "yuqing-respond";
+    pub const DASHBOARDS: &str = "yuqing-dashboards";
+}

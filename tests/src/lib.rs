@@ -1,0 +1,1 @@
+//! Cross-stage tests live in `tests/tests/`.
