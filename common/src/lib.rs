@@ -1,3 +1,4 @@
+#![warn(clippy::unwrap_used)]
 //! Shared by every yuqing stage: the wire contract, topic names, the bus (Kafka and embedded),
 //! layered config, injected time and shutdown. It knows nothing of crawling, segmentation,
 //! cases or HTML.

@@ -1,1 +1,309 @@
-//! dashboards stage
+//! dashboards: the screens of yuqing. A monitoring desk (live stream, hot events, district grid,
+//! deadline board, 研判 actions), a unit inbox, leader reports (page, print, DOCX, XLSX), ops
+//! pages and a stable JSON API, all served by this process with no CDN (ECharts is vendored).
+//!
+//! Architecture:
+//! - [`feed`] consumes the analyzed-document, event-update, case-event and source-health topics
+//!   into the [`store`] (sled under `data_dir/dashboards`), idempotent on natural keys, and fans
+//!   each real change out to the live stream.
+//! - [`web`] is the axum router: JSON API, SSE, pages; [`auth`] holds accounts, sessions, CSRF and
+//!   login throttling; [`reports`] computes period summaries that [`export`] writes as DOCX/XLSX.
+//! - Writes from the UI never touch the case store: they become `CaseCommandRequest`s on
+//!   `topics::CASE_COMMANDS` (the respond stage owns cases) or `RawDocument`s on
+//!   `topics::RAW_DOCUMENTS` (manual intake), and come back through the case-event topic.
+//!
+//! Invariants: crawled text reaches the browser only as JSON rendered with `textContent`, or as
+//! server-rendered HTML through [`web::html::esc`]; every response carries a CSP without inline
+//! scripts; every state-changing request needs a session and its CSRF token.
+
+pub mod auth;
+pub mod export;
+pub mod feed;
+pub mod reports;
+pub mod schedule;
+pub mod store;
+pub mod views;
+pub mod web;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds, e.g. `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub ui: UiConfig,
+    #[serde(default)]
+    pub reports: ReportsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            auth: AuthConfig::default(),
+            ui: UiConfig::default(),
+            reports: ReportsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Generate the previous day's 舆情日报 at this local time (`HH:MM`); empty disables it.
+    pub daily_at: String,
+    /// URLs that receive a JSON notice (title, summary, download links) for each daily report.
+    pub webhooks: Vec<String>,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            daily_at: "08:00".into(),
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The JSON read API (`GET /api/events|cases|items|stats|stream|districts`) and the read-only
+    /// monitoring page answer without login. Meant for the loopback demo and tests; set false on a
+    /// shared network (a warning is logged when it is true on a non-loopback address).
+    pub public_read_api: bool,
+    /// How long a session lives after login.
+    pub session_ttl_minutes: i64,
+    /// Failed logins allowed per account and per client address within the window.
+    pub login_max_failures: u32,
+    pub login_window_minutes: i64,
+    /// Mark cookies `Secure` (set true behind HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            public_read_api: true,
+            session_ttl_minutes: 720,
+            login_max_failures: 5,
+            login_window_minutes: 15,
+            secure_cookies: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// A deadline this close is shown amber on the deadline board.
+    pub near_due_minutes: i64,
+    /// Offset of local time used for report periods and displayed times (Beijing time: 8).
+    pub utc_offset_hours: i32,
+    /// The localities of the district grid, in display order.
+    pub districts: Vec<String>,
+    /// Live-stream messages buffered per viewer before it is told to resync.
+    pub stream_buffer: usize,
+    /// A viewer gets at most one batch of live changes per interval...
+    pub stream_interval_ms: u64,
+    /// ...holding at most this many new items (the newest; the rest are counted as skipped).
+    /// Together they bound what one viewer costs whatever the ingest rate.
+    pub stream_max_items: usize,
+    /// Items returned by `/api/items` when no limit is given, and the largest limit accepted.
+    pub items_default_limit: usize,
+    pub items_max_limit: usize,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            near_due_minutes: 120,
+            utc_offset_hours: 8,
+            districts: [
+                "南明区",
+                "云岩区",
+                "花溪区",
+                "乌当区",
+                "白云区",
+                "观山湖区",
+                "清镇市",
+                "开阳县",
+                "息烽县",
+                "修文县",
+            ]
+            .map(String::from)
+            .to_vec(),
+            stream_buffer: 4096,
+            stream_interval_ms: 250,
+            stream_max_items: 50,
+            items_default_limit: 100,
+            items_max_limit: 1000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("read model: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("read model: {0}")]
+    Store(String),
+    #[error("bus: {0}")]
+    Bus(#[from] common::BusError),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("password hashing: {0}")]
+    Password(String),
+    #[error("export: {0}")]
+    Export(String),
+}
+
+impl Error {
+    /// Whether trying again later can help (storage or bus trouble) rather than a bad input.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Io(_) | Error::Sled(_) | Error::Store(_) => true,
+            Error::Bus(e) => e.is_retryable(),
+            Error::BadRequest(_) | Error::Password(_) | Error::Export(_) => false,
+        }
+    }
+}
+
+/// Shared by the HTTP handlers and the feed.
+pub struct AppState {
+    pub config: Config,
+    pub ctx: common::StageContext,
+    pub store: store::Store,
+    pub live: tokio::sync::broadcast::Sender<feed::LiveMessage>,
+    pub limiter: auth::LoginLimiter,
+    pub metrics: web::Metrics,
+    /// Cancelled on shutdown; live streams end on it so graceful shutdown can finish.
+    pub shutdown: common::Shutdown,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Bind `config.listen` and serve until `shutdown`.
+pub async fn run(
+    config: Config,
+    ctx: common::StageContext,
+    shutdown: common::Shutdown,
+) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+    run_with_listener(config, ctx, listener, shutdown).await
+}
+
+/// Serve on an already bound listener (tests bind `127.0.0.1:0`).
+pub async fn run_with_listener(
+    config: Config,
+    ctx: common::StageContext,
+    listener: tokio::net::TcpListener,
+    shutdown: common::Shutdown,
+) -> Result<(), Error> {
+    let addr = listener.local_addr()?;
+    if config.auth.public_read_api && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "auth.public_read_api is true on a non-loopback address: the JSON read API answers without login");
+    }
+    let dir = ctx.stage_dir("dashboards")?;
+    let store = store::Store::open(&dir)?;
+    let (live, _) = tokio::sync::broadcast::channel(config.ui.stream_buffer.max(16));
+    let state = Arc::new(AppState {
+        limiter: auth::LoginLimiter::new(&config.auth),
+        config,
+        ctx,
+        store,
+        live,
+        metrics: web::Metrics::default(),
+        shutdown: shutdown.clone(),
+    });
+
+    if !state.config.reports.daily_at.trim().is_empty() {
+        // Fail at start, not at 08:00, when the schedule is mistyped.
+        schedule::parse_time(&state.config.reports.daily_at)?;
+    }
+    let mut feeds = feed::spawn(state.clone(), shutdown.clone()).await?;
+    if !state.config.reports.daily_at.trim().is_empty() {
+        feeds.push(tokio::spawn(schedule::run(state.clone(), shutdown.clone())));
+    }
+    tracing::info!(%addr, "dashboards listening");
+    let app = web::router(state.clone());
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown({
+        let s = shutdown.clone();
+        async move { s.cancelled().await }
+    });
+    let served = serve.await;
+    // The feed stops on the same token; wait for it so the last acknowledged write is flushed.
+    shutdown.cancel();
+    for f in feeds {
+        if let Err(e) = f.await {
+            tracing::warn!(error = %e, "feed task ended abnormally");
+        }
+    }
+    state.store.flush().await?;
+    served?;
+    Ok(())
+}
+
+/// Offline administration, run by the CLI while the server is stopped (sled allows one process).
+pub mod tools {
+    use crate::store::{Role, Store};
+
+    /// Create (or replace the password and role of) a dashboard account. This is how the first
+    /// admin comes to exist: there is never a default password.
+    pub fn create_user(
+        config: &crate::Config,
+        data_dir: &std::path::Path,
+        name: &str,
+        role: &str,
+        unit_id: Option<&str>,
+        password: &str,
+    ) -> Result<(), crate::Error> {
+        let _ = config;
+        let role = Role::parse(role).ok_or_else(|| {
+            crate::Error::BadRequest(format!(
+                "unknown role {role:?} (expected desk, unit, leader or admin)"
+            ))
+        })?;
+        let user = crate::auth::new_user(name, role, unit_id, password, chrono::Utc::now())?;
+        let dir = data_dir.join("dashboards");
+        std::fs::create_dir_all(&dir)?;
+        let store = Store::open(&dir).map_err(|e| match e {
+            // sled holds an exclusive lock: a running server owns the store.
+            crate::Error::Sled(sled::Error::Io(io)) if io.to_string().contains("lock") => {
+                crate::Error::BadRequest(format!(
+                    "the dashboards store in {} is in use by a running yuqing process: stop it, then add the user",
+                    dir.display()
+                ))
+            }
+            e => e,
+        })?;
+        if let Some(unit) = unit_id
+            && !store.units()?.iter().any(|u| u.id == unit)
+        {
+            store.put_unit(unit, unit)?;
+        }
+        store.put_user(&user)?;
+        store.delete_sessions_of(name)?;
+        store.flush_blocking()?;
+        Ok(())
+    }
+}

@@ -1,1 +1,259 @@
-fn main() {}
+//! `yuqing`: run the demo, the whole pipeline, one stage, or a measuring tool.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use common::Shutdown;
+use yuqing::config::{Config, LogFormat};
+use yuqing::{Pipeline, Stage};
+
+#[derive(Parser)]
+#[command(
+    name = "yuqing",
+    version,
+    about = "政务舆情 monitoring and response pipeline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArg {
+    /// Config file (TOML); overrides the built-in defaults, and `YUQING__*` env vars override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process on the embedded bus, fed by a local demo site; the dashboard
+    /// fills up live at http://127.0.0.1:8080.
+    Demo {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Where the demo feed site listens.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        feed_listen: String,
+        /// Time scale of the demo feed (2.0 releases items twice as fast).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+    /// All stages in one process, on the bus the config names (embedded or Kafka).
+    Run(ConfigArg),
+    /// The ingest stage alone.
+    Ingest(ConfigArg),
+    /// The analyze stage alone, or with --jsonl the offline analyzer (JSONL on stdin).
+    Analyze {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Read JSONL `{id, text, title?}` on stdin and print one analysis per line.
+        #[arg(long)]
+        jsonl: bool,
+    },
+    /// The respond stage alone.
+    Respond(ConfigArg),
+    /// The dashboards alone.
+    Dashboards(ConfigArg),
+    /// Owner, reason, tier and deadlines for analyzed items (JSONL on stdin). Pure.
+    Assign {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, required = true)]
+        jsonl: bool,
+    },
+    /// Extract one page (a file of raw bytes in any encoding, or a URL) and print JSON.
+    Extract { target: String },
+    /// Score a component on a labelled JSONL file:
+    /// extraction | emergency | domain | sentiment | rumor | segmentation | places.
+    Eval {
+        task: String,
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Benchmarks: ingest | analyze | dashboards.
+    Bench {
+        target: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Manage dashboard accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print the effective configuration.
+    Config(ConfigArg),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add (or reset) an account. The password is read from stdin (first line), never from argv.
+    Add {
+        name: String,
+        /// desk | unit | leader | admin
+        #[arg(long)]
+        role: String,
+        /// The unit a `unit` account belongs to (an id from the unit registry).
+        #[arg(long)]
+        unit: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+fn load(arg: &ConfigArg) -> anyhow::Result<Config> {
+    Ok(yuqing::config::load(arg.config.as_deref())?)
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run_stages(config: Config, stages: &[Stage]) -> anyhow::Result<()> {
+    init_logging(&config);
+    let shutdown = Shutdown::new();
+    common::shutdown::cancel_on_signal(shutdown.clone());
+    Pipeline::new(config).await?.run(stages, shutdown).await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    match cli.command {
+        Command::Demo {
+            config,
+            feed_listen,
+            speed,
+        } => demo(load(&config)?, &feed_listen, speed).await,
+        Command::Run(c) => run_stages(load(&c)?, &Stage::ALL).await,
+        Command::Ingest(c) => run_stages(load(&c)?, &[Stage::Ingest]).await,
+        Command::Analyze { config, jsonl } => {
+            let config = load(&config)?;
+            if jsonl {
+                let stdin = std::io::stdin();
+                analyze::tools::analyze_jsonl(
+                    &config.analyze,
+                    &mut stdin.lock(),
+                    &mut stdout.lock(),
+                )?;
+                Ok(())
+            } else {
+                run_stages(config, &[Stage::Analyze]).await
+            }
+        }
+        Command::Respond(c) => run_stages(load(&c)?, &[Stage::Respond]).await,
+        Command::Dashboards(c) => run_stages(load(&c)?, &[Stage::Dashboards]).await,
+        Command::Assign { config, .. } => {
+            let config = load(&config)?;
+            let stdin = std::io::stdin();
+            respond::tools::assign_jsonl(&config.respond, &mut stdin.lock(), &mut stdout.lock())?;
+            Ok(())
+        }
+        Command::Extract { target } => {
+            ingest::tools::extract(&target, &mut stdout.lock()).await?;
+            Ok(())
+        }
+        Command::Eval { task, file, config } => eval(&task, &file, &load(&config)?),
+        Command::Bench { target, config } => {
+            let config = load(&config)?;
+            let mut out = stdout.lock();
+            match target.as_str() {
+                "ingest" => ingest::tools::bench(&mut out).await?,
+                "analyze" => analyze::tools::bench(&config.analyze, &mut out)?,
+                other => bail!("unknown benchmark {other:?} (ingest | analyze)"),
+            }
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    role,
+                    unit,
+                    config,
+                },
+        } => {
+            let config = load(&config)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("cannot read the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < 10 {
+                bail!("password must have at least 10 characters");
+            }
+            dashboards::tools::create_user(
+                &config.dashboards,
+                &config.data_dir,
+                &name,
+                &role,
+                unit.as_deref(),
+                password,
+            )?;
+            writeln!(stdout.lock(), "user {name} ({role}) saved")?;
+            Ok(())
+        }
+        Command::Config(c) => {
+            let config = load(&c)?;
+            let text = toml::to_string_pretty(&config)?;
+            write!(stdout.lock(), "{text}")?;
+            Ok(())
+        }
+    }
+}
+
+fn eval(task: &str, file: &Path, config: &Config) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if !file.exists() {
+        bail!("no such file: {}", file.display());
+    }
+    match task {
+        "extraction" => ingest::tools::eval_extraction(file, &mut out)?,
+        _ => analyze::tools::eval(task, file, &config.analyze, &mut out)?,
+    }
+    Ok(())
+}
+
+async fn demo(mut config: Config, feed_listen: &str, speed: f64) -> anyhow::Result<()> {
+    init_logging(&config);
+    let shutdown = Shutdown::new();
+    common::shutdown::cancel_on_signal(shutdown.clone());
+    let listener = tokio::net::TcpListener::bind(feed_listen)
+        .await
+        .with_context(|| format!("cannot listen on {feed_listen} for the demo site"))?;
+    let site = yuqing::demo::serve(listener, speed, shutdown.clone())?;
+    config.bus.kind = common::config::BusKind::Embedded;
+    config
+        .ingest
+        .sources
+        .extend(yuqing::demo_sources(&site.base_url(), 5));
+    tracing::info!(
+        feed = %site.base_url(),
+        dashboard = %format!("http://{}", config.dashboards.listen),
+        data_dir = %config.data_dir.display(),
+        "demo running: items appear over about {} s; Ctrl-C stops",
+        yuqing::demo::duration(speed).as_secs()
+    );
+    Pipeline::new(config)
+        .await?
+        .run(&Stage::ALL, shutdown)
+        .await
+}

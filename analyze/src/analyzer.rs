@@ -1,0 +1,363 @@
+//! The whole per-item analysis as one pure function over text: normalize → segment → schemes →
+//! classifiers → places → severity → keywords. No IO and no clock; the stage and the tools call
+//! it from worker threads (everything here is `Sync` and built once).
+
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use common::wire::{Jurisdiction, PlaceMention, Priority, PriorityMatch, SeverityProposal};
+
+use crate::Config;
+use crate::classify::{Classifiers, Hit, Hits, department_for};
+use crate::dict::TokenDict;
+use crate::normalize::normalize;
+use crate::places::Gazetteer;
+use crate::scheme::SchemeSet;
+use crate::segment::Segmented;
+use crate::severity;
+
+const STOPWORDS_TXT: &str = include_str!("../data/lexicon/stopwords.txt");
+
+/// What the analyzer reads from an item.
+#[derive(Debug, Clone, Default)]
+pub struct Input<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    /// Outlet name or source id, for source credibility.
+    pub source: &'a str,
+    /// Posts on social platforms carry no editorial check.
+    pub social: bool,
+}
+
+/// Everything the analyzer concluded about one item.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Analysis {
+    pub priorities: Vec<PriorityMatch>,
+    pub emergency_probability: f32,
+    pub domain: Option<String>,
+    pub department: Option<String>,
+    pub jurisdiction: Jurisdiction,
+    pub places: Vec<PlaceMention>,
+    /// Negative-tone probability.
+    pub negative_score: f32,
+    pub has_sentiment: bool,
+    pub rumor_score: f32,
+    pub is_rumor: bool,
+    pub severity: SeverityProposal,
+    /// Weighted keywords, strongest first (for display and event clustering).
+    pub keywords: Vec<(String, f32)>,
+    /// Title keywords (a strong signal for clustering reposts with new bodies).
+    pub title_keywords: Vec<String>,
+}
+
+impl Analysis {
+    pub fn has(&self, p: Priority) -> bool {
+        self.priorities.iter().any(|m| m.priority == p)
+    }
+}
+
+pub struct Analyzer {
+    config: Config,
+    schemes: SchemeSet,
+    gazetteer: Gazetteer,
+    classifiers: Classifiers,
+    /// Every lexicon word and place surface, looked up in one pass over the tokens.
+    dict: TokenDict<Vec<Hit>>,
+    stopwords: FxHashSet<&'static str>,
+}
+
+impl Analyzer {
+    /// Compile schemes, gazetteer and lexicons. Builds the shared jieba instance too, so the
+    /// first item does not pay for it.
+    pub fn new(config: &Config) -> Result<Self, crate::Error> {
+        let schemes = SchemeSet::compile(&config.schemes)?;
+        let gazetteer = Gazetteer::from_tsv(crate::places::PLACES_TSV)?;
+        let classifiers = Classifiers::load()?;
+        let stopwords = STOPWORDS_TXT
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let entries = classifiers
+            .dict_entries()
+            .into_iter()
+            .chain(
+                gazetteer
+                    .surfaces()
+                    .map(|(i, s)| (s.to_string(), Hit::Place(i as u32))),
+            )
+            .map(|(w, h)| (w, vec![h]));
+        let dict = TokenDict::build(entries, |a, b| a.extend(b));
+        Ok(Self {
+            config: config.clone(),
+            schemes,
+            gazetteer,
+            classifiers,
+            dict,
+            stopwords,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn source_credibility(&self, input: &Input) -> f32 {
+        if input.source.is_empty() {
+            return 0.0;
+        }
+        let credible = self
+            .config
+            .credible_sources
+            .iter()
+            .any(|s| !s.is_empty() && input.source.contains(s.as_str()));
+        match (credible, input.social) {
+            (true, _) => 1.0,
+            (false, true) => 0.0,
+            (false, false) => 0.3,
+        }
+    }
+
+    pub fn analyze(&self, input: &Input) -> Analysis {
+        let joined;
+        let raw = if input.title.is_empty() {
+            input.body
+        } else if input.body.is_empty() {
+            input.title
+        } else {
+            joined = format!("{}\n{}", input.title, input.body);
+            &joined
+        };
+        let norm = normalize(raw);
+        let text = norm.text.as_str();
+        let seg = Segmented::new(text);
+        let hits = Hits::collect(&self.dict.find(&seg), &self.dict);
+
+        let figures = severity::extract(text);
+        let emergency = self.classifiers.emergency(&hits, &figures);
+        let domain = self.classifiers.domain(
+            &hits,
+            self.config.domain_min_score,
+            emergency.probability >= self.config.emergency_threshold,
+        );
+        let sentiment = self.classifiers.sentiment(&hits, &norm.emoticons);
+        let rumor = self
+            .classifiers
+            .rumor(&hits, text, self.source_credibility(input));
+        let places = self.gazetteer.resolve_found(text, &hits.places);
+
+        // Schemes first (they carry the users' own definitions), then the classifiers add a
+        // priority the schemes missed, with the classifier named as the evidence's source.
+        let mut best: BTreeMap<Priority, PriorityMatch> = BTreeMap::new();
+        for m in self.schemes.matches(text) {
+            let entry = PriorityMatch {
+                priority: m.priority,
+                scheme: m.scheme,
+                evidence: m.evidence,
+                score: m.score,
+            };
+            match best.get(&m.priority) {
+                Some(old) if old.score >= entry.score => {}
+                _ => {
+                    best.insert(m.priority, entry);
+                }
+            }
+        }
+        let is_emergency = emergency.probability >= self.config.emergency_threshold;
+        if is_emergency {
+            best.entry(Priority::Emergency).or_insert(PriorityMatch {
+                priority: Priority::Emergency,
+                scheme: "classifier:emergency".into(),
+                evidence: emergency.evidence.clone(),
+                score: emergency.probability,
+            });
+        } else if emergency.probability < 0.2 {
+            // The scheme's near/N window caught incident words in a text the classifier reads
+            // as something else (a court report, a match, a product launch).
+            if best
+                .get(&Priority::Emergency)
+                .is_some_and(|m| m.scheme != "classifier:emergency" && m.score < 0.6)
+            {
+                best.remove(&Priority::Emergency);
+            }
+        }
+        let is_rumor = rumor.score >= self.config.rumor_threshold && !rumor.refutes;
+        if is_rumor || rumor.refutes {
+            best.entry(Priority::FalseInfo).or_insert(PriorityMatch {
+                priority: Priority::FalseInfo,
+                scheme: "classifier:rumor".into(),
+                evidence: rumor.evidence.clone(),
+                score: rumor.score,
+            });
+        }
+        let priorities: Vec<PriorityMatch> = best.into_values().collect();
+        let has_emergency = priorities.iter().any(|p| p.priority == Priority::Emergency);
+
+        let severity_proposal = {
+            let level = severity::grade(&figures)
+                .filter(|_| has_emergency)
+                .or(has_emergency.then_some(common::wire::Severity::General));
+            SeverityProposal {
+                level,
+                deaths: figures.deaths,
+                injured: figures.injured,
+                missing: figures.missing,
+                loss_wan_yuan: figures.loss_wan_yuan,
+                evidence: figures.evidence.clone(),
+                proposed: true,
+            }
+        };
+
+        let department = domain
+            .domain
+            .as_deref()
+            .and_then(|d| department_for(d, &self.config.departments));
+
+        let title_norm = if input.title.is_empty() {
+            String::new()
+        } else {
+            normalize(input.title).text
+        };
+        let keywords = self.keywords(&seg, &title_norm);
+        // The title is the start of the normalized text: its tokens are the first ones.
+        let title_keywords = if title_norm.is_empty() {
+            Vec::new()
+        } else {
+            seg.words()
+                .scan(0usize, |len, w| {
+                    *len += w.len();
+                    (*len <= title_norm.len() + 1).then_some(w)
+                })
+                .filter(|w| self.is_content_word(w))
+                .map(str::to_string)
+                .collect()
+        };
+
+        Analysis {
+            priorities,
+            emergency_probability: emergency.probability,
+            domain: domain.domain,
+            department,
+            jurisdiction: places.jurisdiction,
+            places: places.mentions,
+            negative_score: sentiment.negative,
+            has_sentiment: sentiment.has_evidence,
+            rumor_score: rumor.score,
+            is_rumor,
+            severity: severity_proposal,
+            keywords,
+            title_keywords,
+        }
+    }
+
+    fn is_content_word(&self, w: &str) -> bool {
+        w.chars().count() >= 2
+            && !self.stopwords.contains(w)
+            && !w
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_punctuation())
+            && w.chars().any(|c| c.is_alphanumeric())
+    }
+
+    /// Term frequency × a length prior (longer words are rarer), title words doubled; top 12.
+    fn keywords(&self, seg: &Segmented, title_norm: &str) -> Vec<(String, f32)> {
+        let mut tf: FxHashMap<&str, f32> = FxHashMap::default();
+        for t in seg.words() {
+            if self.is_content_word(t) {
+                let w = if !title_norm.is_empty() && title_norm.contains(t) {
+                    2.0
+                } else {
+                    1.0
+                };
+                *tf.entry(t).or_insert(0.0) += w;
+            }
+        }
+        let mut kw: Vec<(String, f32)> = tf
+            .into_iter()
+            .map(|(t, f)| {
+                let len = t.chars().count().min(6) as f32;
+                (t.to_string(), (1.0 + f.ln()) * (0.5 + 0.25 * len))
+            })
+            .collect();
+        kw.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        kw.truncate(12);
+        kw
+    }
+}
+
+/// A plain-text excerpt of at most `chars` characters.
+pub fn summary(body: &str, chars: usize) -> String {
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= chars {
+        return flat;
+    }
+    let mut s: String = flat.chars().take(chars).collect();
+    s.push('…');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyzer() -> Analyzer {
+        match Analyzer::new(&Config::default()) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A compact rendering: priorities, department, jurisdiction, severity.
+    fn check(title: &str, body: &str, expect: &str) {
+        let a = analyzer().analyze(&Input {
+            title,
+            body,
+            ..Input::default()
+        });
+        let prios: Vec<&str> = a.priorities.iter().map(|p| p.priority.as_str()).collect();
+        let juris = match &a.jurisdiction {
+            Jurisdiction::Local { county, .. } => county.clone(),
+            Jurisdiction::City { .. } => "city".into(),
+            Jurisdiction::Elsewhere { .. } => "elsewhere".into(),
+            Jurisdiction::Unknown => "unknown".into(),
+        };
+        let got = format!(
+            "{} | {} | {} | {}",
+            prios.join(","),
+            a.department.as_deref().unwrap_or("-"),
+            juris,
+            a.severity.level.map(|l| l.label_zh()).unwrap_or("-")
+        );
+        assert_eq!(got, expect, "title: {title}");
+    }
+
+    #[test]
+    fn typical_local_incidents_are_emergencies_with_a_place() {
+        check(
+            "南明区一小学发生疑似食物中毒 23名学生送医",
+            "11日中午，贵阳市南明区某小学多名学生在食堂就餐后出现呕吐、腹泻症状，23名学生被送医救治，目前均无生命危险。区市场监管局已封存留样食品。",
+            "emergency | 市食品药品监管局 | 南明区 | 一般",
+        );
+        check(
+            "花溪区一货车与客车相撞致三人死亡",
+            "今日上午，花溪区青岩镇路段发生一起交通事故，一辆货车与客车相撞，造成三人死亡、十二人受伤，伤者已送医救治。",
+            "emergency | 市交委 | 花溪区 | 较大",
+        );
+        check(
+            "乌当区暴雨致多处内涝 200余名群众转移",
+            "受强降雨影响，乌当区多处道路积水，部分村寨发生山洪，当地已转移群众200余人，暂无人员伤亡。",
+            "emergency | 市政府应急办 | 乌当区 | 一般",
+        );
+    }
+
+    #[test]
+    fn ordinary_news_has_no_emergency() {
+        check(
+            "观山湖区举办春季招聘会",
+            "观山湖区人社局举办春季招聘会，200余家企业提供岗位5000个。",
+            " | 市人力资源社会保障局 | 观山湖区 | -",
+        );
+    }
+}

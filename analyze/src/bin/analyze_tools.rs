@@ -1,0 +1,36 @@
+//! A standalone driver for the analyze tools, for working on the analyzer without the whole
+//! `yuqing` CLI: `analyze-tools eval <task> FILE…`, `analyze-tools jsonl < in > out`,
+//! `analyze-tools bench`. Uses the embedded default config.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = analyze::Config::default();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match args.first().map(String::as_str) {
+        Some("eval") if args.len() >= 3 => args[2..].iter().try_for_each(|f| {
+            let r = analyze::tools::eval(&args[1], std::path::Path::new(f), &config, &mut out);
+            let _ = writeln!(out);
+            r
+        }),
+        Some("jsonl") => {
+            let stdin = std::io::stdin();
+            analyze::tools::analyze_jsonl(&config, &mut stdin.lock(), &mut out)
+        }
+        Some("bench") => analyze::tools::bench(&config, &mut out),
+        _ => {
+            eprintln!("usage: analyze-tools eval <task> FILE… | jsonl | bench");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Classifiers beyond keyword schemes: emergency, domain, sentiment and rumour. Each is a
+//! lexicon of weighted features plus a few structural features (casualty figures, negation,
+//! emoticons, engagement), combined into a probability with a logistic link. The lexicons
+//! ship under `data/lexicon/` and name their sources there.
+
+use std::collections::BTreeMap;
+
+use crate::dict::{Found, TokenDict};
+use crate::lexicon::{Lexicon, Scores};
+use crate::severity::Figures;
+
+const EMERGENCY_TSV: &str = include_str!("../data/lexicon/emergency.tsv");
+const DOMAIN_TSV: &str = include_str!("../data/lexicon/domain.tsv");
+const DOMAIN_TOPICS_TSV: &str = include_str!("../data/lexicon/domain_topics.tsv");
+/// How much the topic-model evidence counts against the hand-written lexicon (whose weights
+/// run 1–7 per word, where P(domain | word) is at most 1).
+const TOPIC_WEIGHT: f32 = 2.0;
+const SENTIMENT_TSV: &str = include_str!("../data/lexicon/sentiment.tsv");
+const EMOTICONS_TSV: &str = include_str!("../data/lexicon/emoticons.tsv");
+const INTENSIFIERS_TSV: &str = include_str!("../data/lexicon/intensifiers.tsv");
+const NEGATORS_TXT: &str = include_str!("../data/lexicon/negators.txt");
+const RUMOR_TSV: &str = include_str!("../data/lexicon/rumor.tsv");
+
+/// Domains whose department owns an incident of that kind.
+const INCIDENT_DOMAINS: &[&str] = &[
+    "安全生产",
+    "食品药品",
+    "交通运输",
+    "生态环境",
+    "应急管理",
+    "医疗卫生",
+    "公安",
+    "水务",
+];
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Which lexicon a dictionary hit belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LexId {
+    Emergency = 0,
+    Domain = 1,
+    Topics = 2,
+    Sentiment = 3,
+    Intensifier = 4,
+    Negator = 5,
+    Rumor = 6,
+}
+
+const LEXICONS: usize = 7;
+
+/// What a dictionary word is: a lexicon pattern or a place surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Lex(LexId, u32),
+    Place(u32),
+}
+
+/// The dictionary words of one item, sorted by lexicon: (pattern, token index).
+#[derive(Debug, Default)]
+pub struct Hits {
+    per_lex: [Vec<(u32, u32)>; LEXICONS],
+    /// (surface, byte start, byte end)
+    pub places: Vec<(u32, u32, u32)>,
+}
+
+impl Hits {
+    pub fn collect(found: &[Found], dict: &TokenDict<Vec<Hit>>) -> Self {
+        let mut h = Hits::default();
+        for f in found {
+            for hit in dict.value(f.value) {
+                match *hit {
+                    Hit::Lex(lex, p) => h.per_lex[lex as usize].push((p, f.tokens.0)),
+                    Hit::Place(s) => h.places.push((s, f.bytes.0, f.bytes.1)),
+                }
+            }
+        }
+        h
+    }
+
+    fn of(&self, lex: LexId) -> &[(u32, u32)] {
+        &self.per_lex[lex as usize]
+    }
+
+    fn patterns(&self, lex: LexId) -> impl Iterator<Item = usize> + '_ {
+        self.of(lex).iter().map(|(p, _)| *p as usize)
+    }
+}
+
+/// The compiled lexicons, built once and shared.
+pub struct Classifiers {
+    emergency: Lexicon,
+    domain: Lexicon,
+    domain_topics: Lexicon,
+    sentiment: Lexicon,
+    emoticons: Lexicon,
+    intensifiers: Lexicon,
+    negators: Lexicon,
+    rumor: Lexicon,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmergencyResult {
+    pub probability: f32,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DomainResult {
+    pub domain: Option<String>,
+    pub score: f32,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SentimentResult {
+    /// Probability that the tone is negative.
+    pub negative: f32,
+    /// Whether any sentiment-bearing word or emoticon was found.
+    pub has_evidence: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RumorResult {
+    pub score: f32,
+    /// Text says a claim is false (辟谣): a false-information item, not itself a rumour.
+    pub refutes: bool,
+    pub evidence: Vec<String>,
+}
+
+impl Classifiers {
+    pub fn load() -> Result<Self, crate::Error> {
+        Ok(Self {
+            emergency: Lexicon::from_tsv("emergency", EMERGENCY_TSV)?,
+            domain: Lexicon::from_tsv("domain", DOMAIN_TSV)?,
+            domain_topics: Lexicon::from_tsv("domain_topics", DOMAIN_TOPICS_TSV)?,
+            sentiment: Lexicon::from_tsv("sentiment", SENTIMENT_TSV)?,
+            emoticons: Lexicon::from_tsv("emoticons", EMOTICONS_TSV)?,
+            intensifiers: Lexicon::from_tsv("intensifiers", INTENSIFIERS_TSV)?,
+            negators: Lexicon::from_rows(
+                NEGATORS_TXT
+                    .lines()
+                    .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                    .map(|l| (l.trim().to_string(), "neg".to_string(), 1.0))
+                    .collect(),
+            ),
+            rumor: Lexicon::from_tsv("rumor", RUMOR_TSV)?,
+        })
+    }
+
+    /// Every lexicon word with what it is, for the shared token dictionary.
+    pub fn dict_entries(&self) -> Vec<(String, Hit)> {
+        let lexicons = [
+            (LexId::Emergency, &self.emergency),
+            (LexId::Domain, &self.domain),
+            (LexId::Topics, &self.domain_topics),
+            (LexId::Sentiment, &self.sentiment),
+            (LexId::Intensifier, &self.intensifiers),
+            (LexId::Negator, &self.negators),
+            (LexId::Rumor, &self.rumor),
+        ];
+        let mut out = Vec::new();
+        for (id, lex) in lexicons {
+            for (p, w) in lex.words() {
+                out.push((w.to_string(), Hit::Lex(id, p as u32)));
+            }
+        }
+        out
+    }
+
+    /// Probability that the text reports an emergency (accident, disaster, public-health or
+    /// public-safety incident).
+    pub fn emergency(&self, hits: &Hits, figures: &Figures) -> EmergencyResult {
+        let s: Scores = self.emergency.score(hits.patterns(LexId::Emergency));
+        let mut x = s.get(0);
+        // Counted casualties are the strongest single sign of an incident report.
+        if figures.deaths.is_some() || figures.injured.is_some() || figures.missing.is_some() {
+            x += 3.0;
+        }
+        let probability = sigmoid((x - 4.0) / 1.5);
+        let mut evidence: Vec<String> = s
+            .evidence
+            .iter()
+            .filter(|(_, _, w)| *w > 1.0)
+            .map(|(_, w, _)| w.clone())
+            .collect();
+        evidence.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+        evidence.truncate(8);
+        EmergencyResult {
+            probability,
+            evidence,
+        }
+    }
+
+    /// The domain with the highest score, if it reaches `min_score`: the hand-written lexicon
+    /// plus P(domain | word) from the topic model for every word the text contains.
+    ///
+    /// For an incident report (`incident`), the incident's kind decides the owner (a food
+    /// poisoning at a school is the food regulator's, a fire in a bank the safety regulator's),
+    /// so the incident domains count double.
+    pub fn domain(&self, hits: &Hits, min_score: f32, incident: bool) -> DomainResult {
+        let lex = self.domain.score(hits.patterns(LexId::Domain));
+        let topics = self.domain_topics.score(hits.patterns(LexId::Topics));
+        let mut by_domain: BTreeMap<&str, f32> = BTreeMap::new();
+        for (i, name) in self.domain.classes().iter().enumerate() {
+            *by_domain.entry(name).or_default() += lex.get(i);
+        }
+        for (i, name) in self.domain_topics.classes().iter().enumerate() {
+            *by_domain.entry(name).or_default() += TOPIC_WEIGHT * topics.get(i);
+        }
+        if incident {
+            for (d, v) in by_domain.iter_mut() {
+                if INCIDENT_DOMAINS.contains(d) {
+                    *v *= 2.0;
+                }
+            }
+        }
+        let best = by_domain
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(d, v)| (*d, *v));
+        match best {
+            Some((d, score)) if score >= min_score => {
+                let mut evidence: Vec<String> = self
+                    .domain
+                    .class_index(d)
+                    .map(|i| lex.words_of(i))
+                    .unwrap_or_default();
+                if let Some(i) = self.domain_topics.class_index(d) {
+                    evidence.extend(topics.words_of(i));
+                }
+                evidence.dedup();
+                evidence.truncate(6);
+                DomainResult {
+                    domain: Some(d.to_string()),
+                    score,
+                    evidence,
+                }
+            }
+            _ => DomainResult::default(),
+        }
+    }
+
+    /// Negative-tone probability from polarity words (flipped by a negator up to three tokens
+    /// before, scaled by an intensifier there) and Weibo emoticons.
+    pub fn sentiment(&self, hits: &Hits, emoticons: &[String]) -> SentimentResult {
+        let mut total = 0.0f32;
+        let mut found = false;
+        let negs = hits.of(LexId::Negator);
+        let ints = hits.of(LexId::Intensifier);
+        fn before(t: u32, set: &[(u32, u32)]) -> impl Iterator<Item = u32> + '_ {
+            set.iter()
+                .filter(move |(_, tok)| *tok < t && *tok + 3 >= t)
+                .map(|(p, _)| *p)
+        }
+        for &(p, tok) in hits.of(LexId::Sentiment) {
+            let Some(&(_, w)) = self.sentiment.entries(p as usize).first() else {
+                continue;
+            };
+            found = true;
+            let negated = before(tok, negs).count() % 2 == 1;
+            let boost = before(tok, ints)
+                .filter_map(|p| self.intensifiers.entries(p as usize).first().map(|e| e.1))
+                .fold(1.0f32, f32::max);
+            total += if negated { -w * 0.8 } else { w } * boost;
+        }
+        for name in emoticons {
+            let folded: String = name.chars().map(crate::normalize::fold_char).collect();
+            if let Some(p) = self.emoticons.lookup(&folded) {
+                if let Some(&(_, w)) = self.emoticons.entries(p).first() {
+                    total += w;
+                    found = true;
+                }
+            }
+        }
+        SentimentResult {
+            negative: sigmoid(-total / 2.0),
+            has_evidence: found,
+        }
+    }
+
+    /// Rumour signals: spreading calls, sensational wording, hearsay; official sourcing lowers
+    /// the score. `source_credibility` in [0, 1] (1 = authoritative outlet).
+    pub fn rumor(&self, hits: &Hits, text: &str, source_credibility: f32) -> RumorResult {
+        let s = self.rumor.score(hits.patterns(LexId::Rumor));
+        let class = |name: &str| {
+            self.rumor
+                .class_index(name)
+                .map(|i| s.get(i))
+                .unwrap_or(0.0)
+        };
+        let spread = class("spread");
+        let sensational = class("sensational");
+        let hearsay = class("hearsay");
+        let refuted = class("refuted");
+        let credible = class("credible");
+        let exclaims = text.matches('!').count() as f32;
+        let x = spread + sensational + hearsay + 0.5 * exclaims.min(4.0)
+            - credible
+            - 1.5 * refuted
+            - 3.0 * source_credibility
+            - 2.0;
+        let mut evidence: Vec<String> = s
+            .evidence
+            .iter()
+            .filter(|(_, _, w)| *w >= 1.5)
+            .map(|(_, w, _)| w.clone())
+            .collect();
+        evidence.truncate(8);
+        RumorResult {
+            score: sigmoid(x / 1.5),
+            refutes: refuted >= 2.5,
+            evidence,
+        }
+    }
+}
+
+/// Domain → department, from config; an empty department means "no city department".
+pub fn department_for(domain: &str, table: &BTreeMap<String, String>) -> Option<String> {
+    table.get(domain).filter(|d| !d.is_empty()).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+    use crate::segment::Segmented;
+
+    struct Fixture {
+        c: Classifiers,
+        dict: TokenDict<Vec<Hit>>,
+    }
+
+    fn fixture() -> Fixture {
+        let c = match Classifiers::load() {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let dict = TokenDict::build(
+            c.dict_entries().into_iter().map(|(w, h)| (w, vec![h])),
+            |a, b| a.extend(b),
+        );
+        Fixture { c, dict }
+    }
+
+    fn hits(f: &Fixture, text: &str) -> Hits {
+        let seg = Segmented::new(text);
+        Hits::collect(&f.dict.find(&seg), &f.dict)
+    }
+
+    #[test]
+    fn domains() {
+        let f = fixture();
+        for (text, expect) in [
+            ("南明区一小学发生学生食物中毒，多人送医", "食品药品"),
+            ("今年高考报名人数再创新高，考生注意志愿填报时间", "教育"),
+            ("央行宣布降准0.5个百分点，沪指收涨", "金融"),
+            ("贵阳楼市：二手房成交均价回落，购房者观望", "住房"),
+            ("今天天气不错", "-"),
+        ] {
+            let n = normalize(text).text;
+            let h = hits(&f, &n);
+            let incident = f.c.emergency(&h, &Figures::default()).probability >= 0.5;
+            let d = f.c.domain(&h, 2.0, incident);
+            assert_eq!(d.domain.as_deref().unwrap_or("-"), expect, "text: {text}");
+        }
+    }
+
+    #[test]
+    fn sentiment_words_negation_and_emoticons() {
+        let f = fixture();
+        for (text, negative) in [
+            ("服务态度太差了，非常失望", true),
+            ("工作人员很热情，点赞", false),
+            ("一点也不满意", true),
+            ("今天去爬山了[哈哈]", false),
+            ("又堵车了[怒]", true),
+        ] {
+            let n = normalize(text);
+            let s = f.c.sentiment(&hits(&f, &n.text), &n.emoticons);
+            assert_eq!(
+                s.negative >= 0.5,
+                negative,
+                "text: {text} -> {}",
+                s.negative
+            );
+        }
+    }
+
+    #[test]
+    fn rumor_signals() {
+        let f = fixture();
+        let text = normalize("紧急扩散!!!据内部消息，明天自来水有毒，千万不要喝，转给家人").text;
+        let r = f.c.rumor(&hits(&f, &text), &text, 0.0);
+        assert!(r.score > 0.8, "{r:?}");
+        let text = normalize("警方通报：网传“自来水有毒”系谣言，请勿传播").text;
+        let r = f.c.rumor(&hits(&f, &text), &text, 0.8);
+        assert!(r.score < 0.5 && r.refutes, "{r:?}");
+    }
+}

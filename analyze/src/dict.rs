@@ -1,0 +1,161 @@
+//! Dictionary lookup over jieba tokens instead of raw characters.
+//!
+//! Every lexicon (emergency, domain, topics, sentiment, rumour, places …) goes into one hash
+//! map keyed by token, so one pass over an item's tokens finds the words of all of them: one
+//! lookup per token, plus a few more where a multi-token word can start. Matching on tokens
+//! also respects word boundaries (局 is not found inside 公安局, 白云 not inside 蓝天白云 when
+//! jieba keeps 蓝天白云 whole), which substring matching cannot.
+//!
+//! A dictionary word that jieba splits (e.g. 花果园 → 花果/园) is stored under its first token
+//! with its token count, and matched when the same tokens follow in the text. Longest match
+//! wins at each position; matches never overlap.
+
+use rustc_hash::FxHashMap;
+
+use crate::normalize::fold_char;
+use crate::segment::Segmented;
+
+/// One dictionary word found in a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Index of the word's value.
+    pub value: u32,
+    /// First token index and one past the last.
+    pub tokens: (u32, u32),
+    /// Byte span in the text.
+    pub bytes: (u32, u32),
+}
+
+pub struct TokenDict<V> {
+    /// token → (value of the one-token word, most tokens of any word starting with it)
+    first: FxHashMap<Box<str>, (Option<u32>, u8)>,
+    multi: FxHashMap<Box<str>, u32>,
+    values: Vec<V>,
+    words: Vec<Box<str>>,
+}
+
+const MAX_TOKENS: usize = 6;
+
+impl<V> TokenDict<V> {
+    /// Build from (word, value) pairs; `merge` combines the values of a repeated word.
+    pub fn build(
+        items: impl IntoIterator<Item = (String, V)>,
+        mut merge: impl FnMut(&mut V, V),
+    ) -> Self {
+        let mut index: FxHashMap<Box<str>, u32> = FxHashMap::default();
+        let mut values: Vec<V> = Vec::new();
+        let mut words: Vec<Box<str>> = Vec::new();
+        for (word, value) in items {
+            let word: String = word.trim().chars().map(fold_char).collect();
+            if word.is_empty() {
+                continue;
+            }
+            match index.get(word.as_str()) {
+                Some(&i) => merge(&mut values[i as usize], value),
+                None => {
+                    index.insert(word.clone().into_boxed_str(), values.len() as u32);
+                    values.push(value);
+                    words.push(word.into_boxed_str());
+                }
+            }
+        }
+        let mut first: FxHashMap<Box<str>, (Option<u32>, u8)> = FxHashMap::default();
+        let mut multi: FxHashMap<Box<str>, u32> = FxHashMap::default();
+        let jieba = crate::segment::shared();
+        for (i, word) in words.iter().enumerate() {
+            let i = i as u32;
+            // The whole word as one token (jieba may keep it whole in context).
+            first.entry(word.clone()).or_insert((None, 1)).0 = Some(i);
+            let parts = jieba.cut(word, true);
+            if parts.len() > 1 && parts.len() <= MAX_TOKENS {
+                let e = first.entry(parts[0].word.into()).or_insert((None, 1));
+                e.1 = e.1.max(parts.len() as u8);
+                multi.insert(word.clone(), i);
+            }
+        }
+        Self {
+            first,
+            multi,
+            values,
+            words,
+        }
+    }
+
+    pub fn value(&self, i: u32) -> &V {
+        &self.values[i as usize]
+    }
+
+    pub fn word(&self, i: u32) -> &str {
+        &self.words[i as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Longest-match, non-overlapping lookup over the tokens of `seg`.
+    pub fn find(&self, seg: &Segmented) -> Vec<Found> {
+        let mut out = Vec::new();
+        let n = seg.len();
+        let mut i = 0;
+        while i < n {
+            let Some(&(single, maxk)) = self.first.get(seg.token(i)) else {
+                i += 1;
+                continue;
+            };
+            let mut matched = false;
+            let mut k = (maxk as usize).min(n - i);
+            while k >= 2 {
+                if let Some(&v) = self.multi.get(seg.ngram(i, k)) {
+                    out.push(Found {
+                        value: v,
+                        tokens: (i as u32, (i + k) as u32),
+                        bytes: (seg.start(i) as u32, seg.end(i + k - 1) as u32),
+                    });
+                    i += k;
+                    matched = true;
+                    break;
+                }
+                k -= 1;
+            }
+            if matched {
+                continue;
+            }
+            if let Some(v) = single {
+                out.push(Found {
+                    value: v,
+                    tokens: (i as u32, (i + 1) as u32),
+                    bytes: (seg.start(i) as u32, seg.end(i) as u32),
+                });
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(words: &[&str], text: &str, expect: &str) {
+        let d = TokenDict::build(words.iter().map(|w| (w.to_string(), ())), |_, _| {});
+        let norm = crate::normalize::normalize(text).text;
+        let seg = Segmented::new(&norm);
+        let got: Vec<&str> = d.find(&seg).iter().map(|f| d.word(f.value)).collect();
+        assert_eq!(got.join("/"), expect, "text: {text}");
+    }
+
+    #[test]
+    fn whole_tokens_and_split_words() {
+        check(&["公安局", "局"], "南明区公安局通报", "公安局");
+        check(&["局"], "南明区公安局通报", "");
+        check(&["食物中毒", "中毒"], "学生食物中毒后送医", "食物中毒");
+        check(&["花果园小区"], "花果园小区发生火灾", "花果园小区");
+        check(&["ktv"], "ＫＴＶ起火", "ktv");
+    }
+}

@@ -1,0 +1,525 @@
+//! Incremental event clustering (舆情事件) in a sliding window, with heat and spike detection.
+//!
+//! Each analyzed item joins the most similar active event — one seen within the window whose
+//! keyword profile covers enough of the item's weighted keywords (title keywords count double,
+//! a near-duplicate joins its original's event outright) — or opens a new one. Items in two
+//! different districts never share an event: the same kind of incident in 南明区 and 花溪区 is
+//! two cases for two owners.
+//!
+//! This module is pure: it holds the state and is told the time; the stage persists it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+use common::wire::{EventUpdate, Jurisdiction, Priority, SeverityProposal};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::analyzer::Analysis;
+
+/// Parameters from config.
+#[derive(Debug, Clone)]
+pub struct EventParams {
+    pub window: Duration,
+    pub similarity: f32,
+    pub recent_docs: usize,
+    pub spike_factor: f64,
+    pub spike_min_docs: u64,
+}
+
+/// An item as clustering sees it.
+#[derive(Debug, Clone)]
+pub struct Item<'a> {
+    pub doc_id: &'a str,
+    pub source_id: &'a str,
+    pub title: &'a str,
+    pub detected_at: DateTime<Utc>,
+    pub source_weight: f32,
+    pub engagement: u64,
+    pub near_duplicate_of: Option<&'a str>,
+    pub flags: &'a common::wire::DocFlags,
+    pub analysis: &'a Analysis,
+}
+
+/// Everything kept about one event; serialized into the stage's sled store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventState {
+    pub update: EventUpdate,
+    /// Keyword profile: term → accumulated weight (bounded).
+    pub terms: BTreeMap<String, f32>,
+    pub sources: BTreeSet<String>,
+    /// (hour since epoch, items that hour), newest last, bounded.
+    pub hourly: VecDeque<(i64, u64)>,
+    pub weighted_docs: f64,
+    pub engagement: u64,
+    pub domain_votes: BTreeMap<String, u32>,
+    pub county_votes: BTreeMap<String, u32>,
+    pub negative_sum: f64,
+}
+
+const MAX_TERMS: usize = 40;
+const MAX_HOURS: usize = 72;
+
+/// The clustering state: active events and an inverted index over their terms.
+#[derive(Debug, Default)]
+pub struct Events {
+    pub events: HashMap<String, EventState>,
+    index: HashMap<String, HashSet<String>>,
+    /// doc id → event id for near-duplicate joins (active window only).
+    doc_event: HashMap<String, String>,
+    /// source id → hourly counts, for the source's own baseline.
+    source_hourly: HashMap<String, VecDeque<(i64, u64)>>,
+}
+
+fn hour_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(3600)
+}
+
+fn bump_hour(h: &mut VecDeque<(i64, u64)>, hour: i64) {
+    match h.back_mut() {
+        Some((last, n)) if *last == hour => *n += 1,
+        Some((last, _)) if *last > hour => {
+            // A late item: count it in its own hour if still held.
+            if let Some(slot) = h.iter_mut().find(|(hh, _)| *hh == hour) {
+                slot.1 += 1;
+            }
+        }
+        _ => h.push_back((hour, 1)),
+    }
+    while h.len() > MAX_HOURS {
+        h.pop_front();
+    }
+}
+
+/// Items in the latest hour, and the mean per hour over the other hours of the series span
+/// (hours with no items count as zero).
+fn latest_and_baseline(h: &VecDeque<(i64, u64)>, now_hour: i64) -> (u64, f64) {
+    let latest = h
+        .iter()
+        .filter(|(hh, _)| *hh == now_hour)
+        .map(|(_, n)| *n)
+        .sum();
+    let earlier: Vec<&(i64, u64)> = h.iter().filter(|(hh, _)| *hh < now_hour).collect();
+    match earlier.first() {
+        None => (latest, 0.0),
+        Some((first, _)) => {
+            let span = (now_hour - first).max(1) as f64;
+            let total: u64 = earlier.iter().map(|(_, n)| *n).sum();
+            (latest, total as f64 / span)
+        }
+    }
+}
+
+/// Deterministic event id from the first item's id.
+pub fn event_id_for(doc_id: &str) -> String {
+    let digest = Sha256::digest(doc_id.as_bytes());
+    format!("evt-{}", &hex::encode(digest)[..16])
+}
+
+fn county_of(j: &Jurisdiction) -> Option<&str> {
+    match j {
+        Jurisdiction::Local { county, .. } => Some(county),
+        _ => None,
+    }
+}
+
+fn item_terms(a: &Analysis) -> Vec<(String, f32)> {
+    let mut terms: BTreeMap<String, f32> = BTreeMap::new();
+    for (k, w) in &a.keywords {
+        *terms.entry(k.clone()).or_default() += *w;
+    }
+    for k in &a.title_keywords {
+        *terms.entry(k.clone()).or_default() += 1.5;
+    }
+    terms.into_iter().collect()
+}
+
+impl Events {
+    pub fn from_states(states: impl IntoIterator<Item = EventState>) -> Self {
+        let mut e = Events::default();
+        for s in states {
+            e.insert(s);
+        }
+        e
+    }
+
+    fn insert(&mut self, s: EventState) {
+        let id = s.update.event_id.clone();
+        for t in s.terms.keys() {
+            self.index.entry(t.clone()).or_default().insert(id.clone());
+        }
+        for d in &s.update.recent_doc_ids {
+            self.doc_event.insert(d.clone(), id.clone());
+        }
+        self.events.insert(id, s);
+    }
+
+    fn unindex(&mut self, id: &str) {
+        if let Some(s) = self.events.get(id) {
+            for t in s.terms.keys() {
+                if let Some(set) = self.index.get_mut(t) {
+                    set.remove(id);
+                    if set.is_empty() {
+                        self.index.remove(t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drop events not seen within the window before `now`; returns their ids.
+    pub fn expire(&mut self, now: DateTime<Utc>, window: Duration) -> Vec<String> {
+        let old: Vec<String> = self
+            .events
+            .iter()
+            .filter(|(_, s)| s.update.last_seen_at + window < now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            self.unindex(id);
+            self.events.remove(id);
+        }
+        self.doc_event.retain(|_, e| !old.contains(e));
+        let oldest_hour = hour_of(now - window);
+        self.source_hourly.retain(|_, h| {
+            while h.front().is_some_and(|(hh, _)| *hh < oldest_hour) {
+                h.pop_front();
+            }
+            !h.is_empty()
+        });
+        old
+    }
+
+    /// The best matching active event for an item, if similar enough.
+    fn find(&self, item: &Item, terms: &[(String, f32)], p: &EventParams) -> Option<String> {
+        if let Some(orig) = item.near_duplicate_of {
+            if let Some(e) = self.doc_event.get(orig) {
+                return Some(e.clone());
+            }
+        }
+        let total: f32 = terms.iter().map(|(_, w)| *w).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut overlap: HashMap<&str, f32> = HashMap::new();
+        for (t, w) in terms {
+            if let Some(ids) = self.index.get(t) {
+                for id in ids {
+                    *overlap.entry(id.as_str()).or_default() += *w;
+                }
+            }
+        }
+        let county = county_of(&item.analysis.jurisdiction);
+        overlap
+            .into_iter()
+            .filter_map(|(id, o)| {
+                let s = self.events.get(id)?;
+                let age = item.detected_at - s.update.last_seen_at;
+                if age > p.window || -age > p.window {
+                    return None;
+                }
+                if let (Some(a), Some(b)) = (county, county_of(&s.update.jurisdiction)) {
+                    if a != b {
+                        return None;
+                    }
+                }
+                let sim = o / total;
+                (sim >= p.similarity).then_some((id, sim))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(id, _)| id.to_string())
+    }
+
+    /// Add an item; returns the event's new state.
+    pub fn add(&mut self, item: &Item, p: &EventParams) -> EventState {
+        let terms = item_terms(item.analysis);
+        let found = self.find(item, &terms, p);
+        let id = found.clone().unwrap_or_else(|| event_id_for(item.doc_id));
+        self.unindex(&id);
+        let mut s = self.events.remove(&id).unwrap_or_else(|| EventState {
+            update: EventUpdate {
+                event_id: id.clone(),
+                title: item.title.to_string(),
+                first_detected_at: item.detected_at,
+                last_seen_at: item.detected_at,
+                ..EventUpdate::default()
+            },
+            ..EventState::default()
+        });
+        let a = item.analysis;
+        let u = &mut s.update;
+        if u.title.is_empty() {
+            u.title = item.title.to_string();
+        }
+        u.first_detected_at = u.first_detected_at.min(item.detected_at);
+        u.last_seen_at = u.last_seen_at.max(item.detected_at);
+        u.doc_count += 1;
+        s.sources.insert(item.source_id.to_string());
+        u.source_count = s.sources.len() as u64;
+        s.weighted_docs += item.source_weight.max(0.0) as f64;
+        s.engagement += item.engagement;
+        s.negative_sum += a.negative_score as f64;
+        u.negative_score = (s.negative_sum / u.doc_count as f64) as f32;
+        u.rumor_score = u.rumor_score.max(a.rumor_score);
+
+        let mut prios: BTreeSet<Priority> = u.priorities.iter().copied().collect();
+        prios.extend(a.priorities.iter().map(|m| m.priority));
+        u.priorities = prios.into_iter().collect();
+
+        if let Some(d) = &a.domain {
+            *s.domain_votes.entry(d.clone()).or_default() += 1;
+            let top = s
+                .domain_votes
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(d, _)| d.clone());
+            if top.as_deref() == Some(d.as_str()) || u.domain.is_none() {
+                u.domain = Some(d.clone());
+                u.department = a.department.clone().or(u.department.take());
+            }
+        }
+        match &a.jurisdiction {
+            Jurisdiction::Local { county, .. } => {
+                *s.county_votes.entry(county.clone()).or_default() += 1;
+                if !matches!(u.jurisdiction, Jurisdiction::Local { .. }) {
+                    u.jurisdiction = a.jurisdiction.clone();
+                }
+            }
+            Jurisdiction::Unknown => {}
+            other => {
+                if matches!(u.jurisdiction, Jurisdiction::Unknown) {
+                    u.jurisdiction = other.clone();
+                }
+            }
+        }
+        u.severity = merge_severity(&u.severity, &a.severity);
+
+        for (t, w) in &terms {
+            *s.terms.entry(t.clone()).or_default() += *w;
+        }
+        if s.terms.len() > MAX_TERMS {
+            let mut v: Vec<(String, f32)> = std::mem::take(&mut s.terms).into_iter().collect();
+            v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(MAX_TERMS);
+            s.terms = v.into_iter().collect();
+        }
+        let mut kw: Vec<(&String, &f32)> = s.terms.iter().collect();
+        kw.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        u.keywords = kw.into_iter().take(10).map(|(k, _)| k.clone()).collect();
+
+        u.flags.notified_by_cyberspace_office |= item.flags.notified_by_cyberspace_office;
+        u.flags.manual |= item.flags.manual;
+        if u.flags.reported_by_unit.is_none() {
+            u.flags.reported_by_unit = item.flags.reported_by_unit.clone();
+        }
+        u.recent_doc_ids.push(item.doc_id.to_string());
+        if u.recent_doc_ids.len() > p.recent_docs {
+            let extra = u.recent_doc_ids.len() - p.recent_docs;
+            u.recent_doc_ids.drain(..extra);
+        }
+
+        let hour = hour_of(item.detected_at);
+        bump_hour(&mut s.hourly, hour);
+        let src = self
+            .source_hourly
+            .entry(item.source_id.to_string())
+            .or_default();
+        bump_hour(src, hour);
+        let (latest, base) = latest_and_baseline(&s.hourly, hour);
+        let (src_latest, src_base) = latest_and_baseline(src, hour);
+        let min = p.spike_min_docs.max(1);
+        // Spiking: this hour's volume is well above the event's own rhythm, and the sources are
+        // not simply publishing more of everything this hour.
+        let event_spike = latest >= min && (latest as f64) >= p.spike_factor * base.max(1.0);
+        let source_busy = src_base > 0.0 && (src_latest as f64) >= p.spike_factor * src_base;
+        s.update.spiking = event_spike && !(source_busy && s.sources.len() <= 1);
+        s.update.heat = heat(&s, latest, base);
+        s.update.revision += 1;
+
+        self.doc_event
+            .insert(item.doc_id.to_string(), id.to_string());
+        let out = s.clone();
+        self.insert(s);
+        out
+    }
+}
+
+/// Heat: volume (source-weighted), engagement, breadth of sources, growth in the latest hour,
+/// and the weight of the priorities. Logarithms keep one viral post from dwarfing everything.
+fn heat(s: &EventState, latest: u64, baseline: f64) -> f64 {
+    let volume = 20.0 * (1.0 + s.weighted_docs).ln();
+    let engagement = 8.0 * (1.0 + s.engagement as f64).ln();
+    let breadth = 5.0 * (s.sources.len() as f64).sqrt();
+    let growth = 10.0 * ((1.0 + latest as f64) / (1.0 + baseline)).ln().max(0.0);
+    let priority: f64 = s
+        .update
+        .priorities
+        .iter()
+        .map(|p| match p {
+            Priority::Emergency => 15.0,
+            Priority::FalseInfo | Priority::Moral | Priority::Credibility => 8.0,
+            Priority::Decision | Priority::PublicInterest => 5.0,
+        })
+        .sum();
+    let severity = match s.update.severity.level {
+        Some(common::wire::Severity::ExtremelyMajor) => 30.0,
+        Some(common::wire::Severity::Major) => 20.0,
+        Some(common::wire::Severity::Large) => 10.0,
+        _ => 0.0,
+    };
+    ((volume + engagement + breadth + growth + priority + severity) * 100.0).round() / 100.0
+}
+
+/// The highest figures and level seen in any item of the event.
+fn merge_severity(old: &SeverityProposal, new: &SeverityProposal) -> SeverityProposal {
+    let max = |a: Option<u32>, b: Option<u32>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    let mut evidence = old.evidence.clone();
+    for e in &new.evidence {
+        if !evidence.contains(e) && evidence.len() < 10 {
+            evidence.push(e.clone());
+        }
+    }
+    SeverityProposal {
+        level: old.level.max(new.level),
+        deaths: max(old.deaths, new.deaths),
+        injured: max(old.injured, new.injured),
+        missing: max(old.missing, new.missing),
+        loss_wan_yuan: match (old.loss_wan_yuan, new.loss_wan_yuan) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        },
+        evidence,
+        proposed: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::analyzer::{Analyzer, Input};
+
+    fn params() -> EventParams {
+        EventParams {
+            window: Duration::hours(72),
+            similarity: 0.42,
+            recent_docs: 20,
+            spike_factor: 3.0,
+            spike_min_docs: 3,
+        }
+    }
+
+    /// Feed (doc id, minutes after start, title, body); expect the event index of each item
+    /// (0 = first event opened, 1 = second …).
+    fn check(items: &[(&str, i64, &str, &str)], expect: &[usize]) {
+        let analyzer = match Analyzer::new(&Config::default()) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        };
+        let t0: DateTime<Utc> = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
+        let flags = common::wire::DocFlags::default();
+        let mut events = Events::default();
+        let mut ids: Vec<String> = Vec::new();
+        let mut got = Vec::new();
+        for (doc, minutes, title, body) in items {
+            let a = analyzer.analyze(&Input {
+                title,
+                body,
+                ..Input::default()
+            });
+            let s = events.add(
+                &Item {
+                    doc_id: doc,
+                    source_id: "s",
+                    title,
+                    detected_at: t0 + Duration::minutes(*minutes),
+                    source_weight: 1.0,
+                    engagement: 0,
+                    near_duplicate_of: None,
+                    flags: &flags,
+                    analysis: &a,
+                },
+                &params(),
+            );
+            let idx = match ids.iter().position(|i| *i == s.update.event_id) {
+                Some(i) => i,
+                None => {
+                    ids.push(s.update.event_id.clone());
+                    ids.len() - 1
+                }
+            };
+            got.push(idx);
+        }
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn reports_of_one_incident_cluster_and_others_do_not() {
+        check(
+            &[
+                (
+                    "a",
+                    0,
+                    "南明区一小区发生火灾 消防正在扑救",
+                    "南明区花果园一小区高层住宅发生火灾，消防救援人员正在扑救。",
+                ),
+                (
+                    "b",
+                    20,
+                    "南明区花果园小区火灾已扑灭 无人员伤亡",
+                    "南明区花果园小区火灾明火已被扑灭，无人员伤亡，起火原因正在调查。",
+                ),
+                (
+                    "c",
+                    30,
+                    "观山湖区举办春季招聘会",
+                    "观山湖区人社局举办春季招聘会，提供岗位5000个。",
+                ),
+                (
+                    "d",
+                    40,
+                    "花溪区一小区发生火灾",
+                    "花溪区一小区住宅发生火灾，消防救援人员正在扑救。",
+                ),
+            ],
+            &[0, 0, 1, 2],
+        );
+    }
+
+    #[test]
+    fn outside_the_window_is_a_new_event() {
+        check(
+            &[
+                (
+                    "a",
+                    0,
+                    "南明区一小区发生火灾",
+                    "南明区花果园小区发生火灾，消防正在扑救",
+                ),
+                (
+                    "b",
+                    60 * 24 * 5,
+                    "南明区一小区发生火灾",
+                    "南明区花果园小区发生火灾，消防正在扑救",
+                ),
+            ],
+            &[0, 1],
+        );
+    }
+
+    #[test]
+    fn spike_needs_volume_above_baseline() {
+        let mut h = VecDeque::new();
+        for hour in [10, 11, 12] {
+            bump_hour(&mut h, hour);
+        }
+        assert_eq!(latest_and_baseline(&h, 12), (1, 1.0));
+        for _ in 0..5 {
+            bump_hour(&mut h, 13);
+        }
+        assert_eq!(latest_and_baseline(&h, 13), (5, 1.0));
+    }
+}

@@ -1,0 +1,178 @@
+//! Weighted lexicons: `word <TAB> class <TAB> weight` files. A lexicon is only data here; the
+//! classifiers put every lexicon into one [`crate::dict::TokenDict`] and look all of them up in
+//! one pass over an item's tokens. Repeated words count with diminishing returns (1, ½, ⅓) so
+//! that a long report does not outweigh a short one by repetition alone.
+
+use rustc_hash::FxHashMap;
+
+use crate::normalize::fold_char;
+
+pub struct Lexicon {
+    /// Per pattern: (class index, weight).
+    entries: Vec<Vec<(usize, f32)>>,
+    words: Vec<String>,
+    classes: Vec<String>,
+    index: FxHashMap<String, usize>,
+}
+
+/// Per-class scores and the words behind them.
+#[derive(Debug, Clone, Default)]
+pub struct Scores {
+    pub by_class: Vec<f32>,
+    /// (class, word, weight) of every distinct word found.
+    pub evidence: Vec<(usize, String, f32)>,
+}
+
+impl Scores {
+    pub fn get(&self, class: usize) -> f32 {
+        self.by_class.get(class).copied().unwrap_or(0.0)
+    }
+
+    pub fn words_of(&self, class: usize) -> Vec<String> {
+        let mut ev: Vec<&(usize, String, f32)> = self
+            .evidence
+            .iter()
+            .filter(|(c, _, _)| *c == class)
+            .collect();
+        ev.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
+        ev.into_iter().map(|(_, w, _)| w.clone()).collect()
+    }
+}
+
+impl Lexicon {
+    /// Parse TSV text. Lines starting with `#` and blank lines are skipped.
+    pub fn from_tsv(name: &str, tsv: &str) -> Result<Self, crate::Error> {
+        let mut rows: Vec<(String, String, f32)> = Vec::new();
+        for (i, line) in tsv.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let cols: Vec<&str> = line.split('\t').collect();
+            let weight = cols.get(2).and_then(|w| w.trim().parse::<f32>().ok());
+            match (cols.first(), cols.get(1), weight) {
+                (Some(w), Some(c), Some(weight)) if !w.trim().is_empty() => {
+                    rows.push((w.trim().to_string(), c.trim().to_string(), weight))
+                }
+                _ => {
+                    return Err(crate::Error::Data(format!(
+                        "lexicon {name} line {}: {line:?}",
+                        i + 1
+                    )));
+                }
+            }
+        }
+        Ok(Self::from_rows(rows))
+    }
+
+    pub fn from_rows(rows: Vec<(String, String, f32)>) -> Self {
+        let mut classes: Vec<String> = Vec::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut index: FxHashMap<String, usize> = FxHashMap::default();
+        let mut entries: Vec<Vec<(usize, f32)>> = Vec::new();
+        for (word, class, weight) in rows {
+            let word: String = word.chars().map(fold_char).collect();
+            let ci = match classes.iter().position(|c| *c == class) {
+                Some(i) => i,
+                None => {
+                    classes.push(class);
+                    classes.len() - 1
+                }
+            };
+            let wi = *index.entry(word.clone()).or_insert_with(|| {
+                words.push(word);
+                entries.push(Vec::new());
+                words.len() - 1
+            });
+            match entries[wi].iter_mut().find(|(c, _)| *c == ci) {
+                Some(e) => e.1 = weight,
+                None => entries[wi].push((ci, weight)),
+            }
+        }
+        Self {
+            entries,
+            words,
+            classes,
+            index,
+        }
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    pub fn class_index(&self, name: &str) -> Option<usize> {
+        self.classes.iter().position(|c| c == name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    pub fn entries(&self, pattern: usize) -> &[(usize, f32)] {
+        &self.entries[pattern]
+    }
+
+    pub fn word(&self, pattern: usize) -> &str {
+        &self.words[pattern]
+    }
+
+    pub fn words(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.words.iter().enumerate().map(|(i, w)| (i, w.as_str()))
+    }
+
+    /// The pattern of exactly this (folded) word.
+    pub fn lookup(&self, word: &str) -> Option<usize> {
+        self.index.get(word).copied()
+    }
+
+    /// Sum of weights per class over the given pattern occurrences (in text order).
+    pub fn score(&self, patterns: impl IntoIterator<Item = usize>) -> Scores {
+        let mut by_class = vec![0.0f32; self.classes.len()];
+        let mut counts: FxHashMap<usize, u32> = FxHashMap::default();
+        let mut order: Vec<usize> = Vec::new();
+        for p in patterns {
+            let n = counts.entry(p).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                order.push(p);
+            }
+            if *n > 3 {
+                continue;
+            }
+            let factor = 1.0 / *n as f32;
+            for &(c, w) in &self.entries[p] {
+                by_class[c] += w * factor;
+            }
+        }
+        let mut evidence = Vec::new();
+        for p in order {
+            for &(c, w) in &self.entries[p] {
+                evidence.push((c, self.words[p].clone(), w));
+            }
+        }
+        Scores { by_class, evidence }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diminishing_repeats_and_bad_lines() {
+        let lex = match Lexicon::from_tsv("t", "中毒\ta\t1\n食物中毒\ta\t3\n火\tb\t2\n") {
+            Ok(l) => l,
+            Err(e) => panic!("{e}"),
+        };
+        let s = lex.score([1, 2, 2]);
+        assert_eq!(s.by_class, vec![3.0, 3.0]);
+        assert_eq!(s.words_of(0), vec!["食物中毒".to_string()]);
+        assert_eq!(lex.lookup("火"), Some(2));
+        assert!(Lexicon::from_tsv("t", "bad line").is_err());
+    }
+}

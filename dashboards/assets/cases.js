@@ -1,0 +1,147 @@
+// Case detail with the actions the viewer's role allows. The server enforces the same rules
+// (a unit only acts on its own cases; 研判 is for the desk); hiding buttons is only courtesy.
+'use strict';
+
+const YQCases = (() => {
+  const { el, api, label, fmtTime, toast, options } = YQ;
+
+  function deadlineRow(d, m) {
+    const due = Date.parse(d.due_at);
+    return el('li', { class: 'dl ' + d.status, dataset: { due: String(due), met: d.met_at ? '1' : '' } }, [
+      el('span', { class: 'dl-kind', text: d.label || label('deadline', d.kind) }),
+      el('span', { class: 'dl-due', text: '截止 ' + fmtTime(d.due_at, m.utc_offset_hours) }),
+      el('span', { class: 'countdown', text: d.met_at ? ('已完成 ' + fmtTime(d.met_at, m.utc_offset_hours)) : '' }),
+    ]);
+  }
+
+  function form(title, fields, submitText, onSubmit) {
+    const f = el('form', { class: 'grid-form action' }, [el('h3', { text: title }), ...fields,
+      el('div', { class: 'row' }, [el('button', { type: 'submit', text: submitText })])]);
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const data = Object.fromEntries(new FormData(f).entries());
+      const btn = f.querySelector('button[type=submit]');
+      btn.disabled = true;
+      try {
+        await onSubmit(data);
+        toast('已提交，等待处理结果');
+        f.reset();
+      } catch (e) {
+        toast(e.message, true);
+      } finally {
+        btn.disabled = false;
+      }
+    });
+    return f;
+  }
+
+  function select(name, kind, empty) {
+    const s = el('select', { name });
+    options(s, kind, empty);
+    return s;
+  }
+
+  async function render(container, caseId, onChange) {
+    const m = await YQ.me();
+    let detail;
+    try {
+      detail = await YQ.getJSON('/api/cases/' + encodeURIComponent(caseId));
+    } catch (e) {
+      container.replaceChildren(el('p', { class: 'error', text: e.message }));
+      return;
+    }
+    const c = detail.case;
+    const send = async (body) => {
+      await api('POST', '/api/cases/' + encodeURIComponent(c.case_id) + '/commands', body);
+      if (onChange) onChange();
+    };
+    const parts = [
+      el('h2', { class: 'case-title', text: c.title }),
+      el('dl', { class: 'facts' }, [
+        el('dt', { text: '案件编号' }), el('dd', { text: c.case_id }),
+        el('dt', { text: '状态' }), el('dd', { class: 'state ' + c.state, text: label('state', c.state) }),
+        el('dt', { text: '责任单位' }), el('dd', { text: `${c.owner.name}（${c.owner.id}）` }),
+        el('dt', { text: '分派依据' }), el('dd', { text: c.owner_reason }),
+        el('dt', { text: '时限档次' }), el('dd', { text: label('tier', c.tier) }),
+        el('dt', { text: '级别' }), el('dd', { text: (c.severity ? label('severity', c.severity) : '未定') + (c.severity_confirmed ? '（已确认）' : '（待研判）') }),
+        el('dt', { text: '处置类型' }), el('dd', { text: c.disposition ? label('disposition', c.disposition) : '未定' }),
+        el('dt', { text: '首次发现' }), el('dd', { text: fmtTime(c.detected_at, m.utc_offset_hours) }),
+        el('dt', { text: '重点类别' }), el('dd', { text: (c.priorities || []).map((p) => label('priority', p)).join('、') || '—' }),
+      ]),
+      el('h3', { text: '回应时限' }),
+      el('ol', { class: 'deadlines' }, (c.deadline_status || []).map((d) => deadlineRow(d, m))),
+    ];
+    const role = m.role;
+    const isUnit = role === 'unit';
+    const isDesk = role === 'desk' || role === 'admin';
+    if (isUnit || isDesk) {
+      const actions = el('div', { class: 'actions' });
+      actions.append(el('button', {
+        type: 'button', class: 'ack', text: '确认接收',
+        on: { click: async () => { try { await send({ action: 'acknowledge' }); toast('已确认接收'); } catch (e) { toast(e.message, true); } } },
+      }));
+      actions.append(form('记录回应', [
+        el('label', {}, ['回应类型', select('kind', 'response')]),
+        el('label', {}, ['回应时间', el('input', { name: 'at', type: 'datetime-local' })]),
+        el('label', {}, ['证据链接', el('input', { name: 'evidence_url', type: 'url', placeholder: 'https://' })]),
+        el('label', {}, ['回应内容', el('textarea', { name: 'text', rows: '3' })]),
+      ], '提交回应', (d) => {
+        const body = { action: 'respond', kind: d.kind, evidence_url: d.evidence_url || null, text: d.text || '' };
+        // datetime-local is in local (Beijing) time; send an explicit instant.
+        if (d.at) body.at = new Date(Date.parse(d.at + ':00Z') - m.utc_offset_hours * 3600 * 1000).toISOString();
+        return send(body);
+      }));
+      actions.append(form('提出异议（分派有误）', [
+        el('label', {}, ['理由', el('textarea', { name: 'reason', rows: '2', required: 'required' })]),
+      ], '提交异议', (d) => send({ action: 'dispute', reason: d.reason })));
+      parts.push(actions);
+    }
+    if (isDesk) {
+      const units = await YQ.getJSON('/api/units').catch(() => []);
+      const unitSel = el('select', { name: 'owner_unit_id' }, units.map((u) => el('option', { value: u.id, text: `${u.name}（${u.id}）` })));
+      parts.push(el('div', { class: 'actions judge' }, [
+        el('h3', { text: '研判' }),
+        form('确认或调整级别', [
+          el('label', {}, ['级别', select('severity', 'severity')]),
+          el('label', {}, ['说明', el('input', { name: 'reason', placeholder: '研判确认' })]),
+        ], '确认级别', (d) => send({ action: 'severity', severity: d.severity, reason: d.reason || '' })),
+        form('改派责任单位', [
+          el('label', {}, ['责任单位', unitSel]),
+          el('label', {}, ['理由', el('input', { name: 'reason', required: 'required' })]),
+        ], '改派', (d) => send({ action: 'reassign', owner_unit_id: d.owner_unit_id, reason: d.reason })),
+        form('处置类型（七.3）', [
+          el('label', {}, ['类型', select('disposition', 'disposition')]),
+        ], '确定', (d) => send({ action: 'disposition', disposition: d.disposition })),
+        form(c.state === 'closed' ? '重新打开' : '办结', [
+          el('label', {}, ['说明', el('input', { name: 'reason', required: 'required' })]),
+        ], c.state === 'closed' ? '重新打开' : '办结', (d) => send({ action: c.state === 'closed' ? 'reopen' : 'close', reason: d.reason })),
+      ]));
+    }
+    parts.push(el('h3', { text: '办理记录' }));
+    parts.push(el('ol', { class: 'log' }, (detail.log || []).map((l) => el('li', {}, [
+      el('span', { class: 'when', text: fmtTime(l.at, m.utc_offset_hours) }),
+      el('span', { class: 'who', text: l.actor }),
+      el('span', { class: 'what', text: l.kind }),
+      el('span', { class: 'detail', text: l.detail }),
+    ]))));
+    container.replaceChildren(...parts);
+    tick(container);
+  }
+
+  // Countdown text and colour for every deadline row under `root`.
+  function tick(root) {
+    const m = { near: 0 };
+    YQ.me().then((me) => { m.near = me.near_due_minutes * 60000; });
+    const now = YQ.now();
+    for (const li of (root || document).querySelectorAll('.dl[data-due]')) {
+      if (li.dataset.met) continue;
+      const left = Number(li.dataset.due) - now;
+      const cd = li.querySelector('.countdown');
+      if (cd) cd.textContent = YQ.countdown(left);
+      li.classList.toggle('breached', left < 0);
+      if (m.near) li.classList.toggle('near', left >= 0 && left <= m.near);
+    }
+  }
+
+  return { render, tick, deadlineRow };
+})();

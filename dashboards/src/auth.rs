@@ -1,0 +1,262 @@
+//! Accounts, sessions, CSRF tokens and login throttling.
+//!
+//! - Passwords: argon2id PHC strings; verification is CPU-heavy, so it runs on the blocking pool.
+//! - Sessions: a random 256-bit token in an HttpOnly, SameSite=Strict cookie; sled stores only its
+//!   SHA-256. Login always mints a new token and ignores any presented one (no fixation).
+//! - CSRF: a per-session synchronizer token, sent back in a hidden form field or the
+//!   `X-CSRF-Token` header; the login form (no session yet) uses a double-submit cookie.
+//! - Throttling: failures are counted per account and per client address in a sliding window.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::http::HeaderMap;
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::store::{Role, Session, User};
+use crate::{AuthConfig, Error, SharedState};
+
+pub const SESSION_COOKIE: &str = "yq_session";
+pub const LOGIN_CSRF_COOKIE: &str = "yq_login_csrf";
+
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Password(e.to_string()))
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A checked new account (the name and password rules live here, for the CLI and the admin page).
+pub fn new_user(
+    name: &str,
+    role: Role,
+    unit_id: Option<&str>,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > 64
+        || name.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::BadRequest(
+            "user name must be 1-64 characters without spaces".into(),
+        ));
+    }
+    if password.chars().count() < 10 {
+        return Err(Error::BadRequest(
+            "password must have at least 10 characters".into(),
+        ));
+    }
+    let unit_id = unit_id.map(str::trim).filter(|u| !u.is_empty());
+    if role == Role::Unit && unit_id.is_none() {
+        return Err(Error::BadRequest("a unit account needs a unit id".into()));
+    }
+    Ok(User {
+        name: name.to_string(),
+        role,
+        unit_id: unit_id.map(String::from),
+        password_hash: hash_password(password)?,
+        disabled: false,
+        created_at: now,
+    })
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Constant-time comparison, so a CSRF token cannot be guessed byte by byte from timing.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && !a.is_empty()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn set_cookie(cfg: &AuthConfig, name: &str, value: &str, max_age_secs: i64) -> String {
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        if cfg.secure_cookies { "; Secure" } else { "" }
+    )
+}
+
+/// The logged-in user of a request.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub user: User,
+    pub session: Session,
+    pub token_hash: String,
+}
+
+impl Current {
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+
+    pub fn actor(&self) -> common::wire::Actor {
+        common::wire::Actor {
+            name: self.user.name.clone(),
+            unit_id: self.user.unit_id.clone(),
+        }
+    }
+}
+
+/// Resolve the session cookie to a live session of an enabled user.
+pub fn current(state: &SharedState, headers: &HeaderMap) -> Result<Option<Current>, Error> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let th = token_hash(&token);
+    let Some(session) = state.store.session(&th)? else {
+        return Ok(None);
+    };
+    if session.expires_at <= state.ctx.clock.now() {
+        state.store.delete_session(&th)?;
+        return Ok(None);
+    }
+    let Some(user) = state.store.user(&session.user)? else {
+        return Ok(None);
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    Ok(Some(Current {
+        user,
+        session,
+        token_hash: th,
+    }))
+}
+
+/// Start a fresh session for `user`; returns the cookie token.
+pub fn start_session(state: &SharedState, user: &str) -> Result<String, Error> {
+    let token = random_token();
+    let now = state.ctx.clock.now();
+    state.store.put_session(
+        &token_hash(&token),
+        &Session {
+            user: user.to_string(),
+            csrf: random_token(),
+            created_at: now,
+            expires_at: now + Duration::minutes(state.config.auth.session_ttl_minutes),
+        },
+    )?;
+    Ok(token)
+}
+
+/// Sliding-window counter of failed logins per key (account name, client address).
+pub struct LoginLimiter {
+    max: u32,
+    window: Duration,
+    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+}
+
+impl LoginLimiter {
+    pub fn new(cfg: &AuthConfig) -> Self {
+        LoginLimiter {
+            max: cfg.login_max_failures.max(1),
+            window: Duration::minutes(cfg.login_window_minutes.max(1)),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether any of `keys` has used up its failures in the window.
+    pub fn blocked(&self, keys: &[&str], now: DateTime<Utc>) -> bool {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter().any(|k| {
+            map.get_mut(*k).is_some_and(|q| {
+                while q.front().is_some_and(|t| *t <= now - self.window) {
+                    q.pop_front();
+                }
+                q.len() as u32 >= self.max
+            })
+        })
+    }
+
+    pub fn fail(&self, keys: &[&str], now: DateTime<Utc>) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Bound memory under a spray of random user names: forget the oldest keys.
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        for k in keys {
+            map.entry((*k).to_string()).or_default().push_back(now);
+        }
+    }
+
+    pub fn succeed(&self, account: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn limiter_blocks_then_forgets() {
+        let cfg = AuthConfig {
+            login_max_failures: 2,
+            login_window_minutes: 10,
+            ..AuthConfig::default()
+        };
+        let l = LoginLimiter::new(&cfg);
+        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert!(!l.blocked(&["u"], t0));
+        l.fail(&["u"], t0);
+        l.fail(&["u"], t0);
+        assert!(l.blocked(&["u"], t0));
+        assert!(!l.blocked(&["u"], t0 + Duration::minutes(11)));
+    }
+
+    #[test]
+    fn tokens_compare() {
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("", ""));
+    }
+}

@@ -1,0 +1,529 @@
+//! The read model: what the dashboards show, kept in sled under the stage directory so a restart
+//! shows what was shown before and the topics only need replaying from the group's offsets.
+//!
+//! Every write is idempotent on the natural key of what it describes (doc id for items, event id
+//! plus revision for events, case id plus audit sequence for cases), so a redelivered message
+//! never makes a duplicate row.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use common::wire::{
+    AnalyzedDocument, Case, CaseEvent, EventUpdate, Jurisdiction, SourceHealth, UnitRef,
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::Error;
+
+/// How many heat samples an event keeps for its sparkline.
+const TREND_POINTS: usize = 48;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredItem {
+    /// Arrival order in this read model; the live list is newest-first by it.
+    pub seq: u64,
+    pub doc: AnalyzedDocument,
+    /// Marked by a desk officer as notified by the cyberspace office.
+    #[serde(default)]
+    pub notified_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub event: EventUpdate,
+    /// `(unix seconds, heat, doc_count)` samples, oldest first, for the sparkline.
+    #[serde(default)]
+    pub trend: Vec<(i64, f64, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCase {
+    pub case: Case,
+    /// Highest audit sequence applied: an older snapshot never overwrites a newer one.
+    pub seq: u64,
+}
+
+/// One line of a case's history, as the detail view and the reports read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseLogEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 监测值班: propaganda / cyberspace monitoring desk.
+    Desk,
+    /// 责任单位: sees only its own cases.
+    Unit,
+    /// 领导: reads summaries and reports.
+    Leader,
+    /// 管理员: users, units, ops.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "desk" => Some(Role::Desk),
+            "unit" => Some(Role::Unit),
+            "leader" => Some(Role::Leader),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Desk => "desk",
+            Role::Unit => "unit",
+            Role::Leader => "leader",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Role::Desk => "监测值班",
+            Role::Unit => "责任单位",
+            Role::Leader => "领导",
+            Role::Admin => "管理员",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub unit_id: Option<String>,
+    /// PHC string from argon2 (salt and parameters included).
+    pub password_hash: String,
+    #[serde(default)]
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user: String,
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct Store {
+    db: sled::Db,
+    items: sled::Tree,
+    items_seq: sled::Tree,
+    events: sled::Tree,
+    cases: sled::Tree,
+    case_log: sled::Tree,
+    /// `event_id \0 case_id` → (): which cases cover an event, without scanning every case.
+    event_cases: sled::Tree,
+    sources: sled::Tree,
+    users: sled::Tree,
+    sessions: sled::Tree,
+    units: sled::Tree,
+    item_count: AtomicU64,
+    event_count: AtomicU64,
+    case_count: AtomicU64,
+}
+
+/// What applying one message changed, so the live stream only announces real changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    New,
+    Updated,
+    Unchanged,
+}
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(v).map_err(|e| Error::Store(format!("encode: {e}")))
+}
+
+fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(b).map_err(|e| Error::Store(format!("decode: {e}")))
+}
+
+impl Store {
+    pub fn open(dir: &std::path::Path) -> Result<Store, Error> {
+        let db = sled::open(dir.join("read-model"))?;
+        let store = Store {
+            items: db.open_tree("items")?,
+            items_seq: db.open_tree("items_seq")?,
+            events: db.open_tree("events")?,
+            cases: db.open_tree("cases")?,
+            case_log: db.open_tree("case_log")?,
+            event_cases: db.open_tree("event_cases")?,
+            sources: db.open_tree("sources")?,
+            users: db.open_tree("users")?,
+            sessions: db.open_tree("sessions")?,
+            units: db.open_tree("units")?,
+            item_count: AtomicU64::new(0),
+            event_count: AtomicU64::new(0),
+            case_count: AtomicU64::new(0),
+            db,
+        };
+        // `Tree::len` walks the tree, so count once here and keep counters from then on.
+        store
+            .item_count
+            .store(store.items.len() as u64, Ordering::Relaxed);
+        store
+            .event_count
+            .store(store.events.len() as u64, Ordering::Relaxed);
+        store
+            .case_count
+            .store(store.cases.len() as u64, Ordering::Relaxed);
+        Ok(store)
+    }
+
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn flush_blocking(&self) -> Result<(), Error> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.item_count.load(Ordering::Relaxed),
+            self.event_count.load(Ordering::Relaxed),
+            self.case_count.load(Ordering::Relaxed),
+        )
+    }
+
+    // ---- items ------------------------------------------------------------------------------
+
+    pub fn apply_item(&self, doc: AnalyzedDocument) -> Result<(Applied, StoredItem), Error> {
+        let key = doc.doc_id.as_bytes().to_vec();
+        if let Some(old) = self.items.get(&key)? {
+            let mut old: StoredItem = dec(&old)?;
+            if old.doc == doc {
+                return Ok((Applied::Unchanged, old));
+            }
+            // A re-analysis of the same item replaces its fields but keeps its place in the list.
+            old.doc = doc;
+            self.items.insert(key, enc(&old)?)?;
+            return Ok((Applied::Updated, old));
+        }
+        let seq = self.db.generate_id()?;
+        let item = StoredItem {
+            seq,
+            doc,
+            notified_at: None,
+        };
+        // Insert-if-absent so two racing deliveries of one doc still count once.
+        let won = self
+            .items
+            .compare_and_swap(&key, None as Option<&[u8]>, Some(enc(&item)?))?
+            .is_ok();
+        if !won {
+            return Ok((Applied::Unchanged, item));
+        }
+        self.items_seq.insert(seq.to_be_bytes(), key)?;
+        self.item_count.fetch_add(1, Ordering::Relaxed);
+        Ok((Applied::New, item))
+    }
+
+    pub fn item(&self, doc_id: &str) -> Result<Option<StoredItem>, Error> {
+        self.items
+            .get(doc_id.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()
+    }
+
+    pub fn mark_notified(&self, doc_id: &str, at: DateTime<Utc>) -> Result<bool, Error> {
+        let Some(mut item) = self.item(doc_id)? else {
+            return Ok(false);
+        };
+        item.notified_at.get_or_insert(at);
+        self.items.insert(doc_id.as_bytes(), enc(&item)?)?;
+        Ok(true)
+    }
+
+    /// The newest `limit` items, newest first.
+    pub fn latest_items(&self, limit: usize) -> Result<Vec<StoredItem>, Error> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for entry in self.items_seq.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, doc_id) = entry?;
+            if let Some(b) = self.items.get(&doc_id)? {
+                out.push(dec(&b)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item (for reports); callers filter by time.
+    pub fn all_items(&self) -> impl Iterator<Item = Result<StoredItem, Error>> + '_ {
+        self.items
+            .iter()
+            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+    }
+
+    // ---- events -----------------------------------------------------------------------------
+
+    pub fn apply_event(&self, update: EventUpdate) -> Result<(Applied, StoredEvent), Error> {
+        let key = update.event_id.as_bytes().to_vec();
+        let old: Option<StoredEvent> = self.events.get(&key)?.map(|b| dec(&b)).transpose()?;
+        let point = (
+            update.last_seen_at.timestamp(),
+            update.heat,
+            update.doc_count,
+        );
+        let (applied, stored) = match old {
+            Some(old) => {
+                let newer = update.revision > old.event.revision
+                    || (update.revision == old.event.revision
+                        && update.revision == 0
+                        && (update.last_seen_at, update.doc_count)
+                            > (old.event.last_seen_at, old.event.doc_count));
+                if !newer {
+                    return Ok((Applied::Unchanged, old));
+                }
+                let mut trend = old.trend;
+                trend.push(point);
+                if trend.len() > TREND_POINTS {
+                    let cut = trend.len() - TREND_POINTS;
+                    trend.drain(..cut);
+                }
+                (
+                    Applied::Updated,
+                    StoredEvent {
+                        event: update,
+                        trend,
+                    },
+                )
+            }
+            None => (
+                Applied::New,
+                StoredEvent {
+                    event: update,
+                    trend: vec![point],
+                },
+            ),
+        };
+        self.events.insert(key, enc(&stored)?)?;
+        if applied == Applied::New {
+            self.event_count.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok((applied, stored))
+    }
+
+    pub fn events(&self) -> Result<Vec<StoredEvent>, Error> {
+        self.events
+            .iter()
+            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+            .collect()
+    }
+
+    pub fn event(&self, id: &str) -> Result<Option<StoredEvent>, Error> {
+        self.events.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
+    }
+
+    // ---- cases ------------------------------------------------------------------------------
+
+    pub fn apply_case_event(&self, ev: CaseEvent) -> Result<(Applied, StoredCase), Error> {
+        let mut log_key = ev.case_id.as_bytes().to_vec();
+        log_key.push(0);
+        log_key.extend_from_slice(&ev.seq.to_be_bytes());
+        let entry = CaseLogEntry {
+            seq: ev.seq,
+            at: ev.at,
+            actor: ev.actor.name.clone(),
+            kind: ev.kind.clone(),
+            detail: ev.detail.clone(),
+        };
+        self.case_log.insert(log_key, enc(&entry)?)?;
+        self.remember_unit(&ev.case.owner)?;
+        for event_id in &ev.case.event_ids {
+            let mut k = event_id.as_bytes().to_vec();
+            k.push(0);
+            k.extend_from_slice(ev.case_id.as_bytes());
+            self.event_cases.insert(k, &[])?;
+        }
+
+        let key = ev.case_id.as_bytes().to_vec();
+        let old: Option<StoredCase> = self.cases.get(&key)?.map(|b| dec(&b)).transpose()?;
+        match old {
+            Some(old) if old.seq >= ev.seq => Ok((Applied::Unchanged, old)),
+            old => {
+                let stored = StoredCase {
+                    case: ev.case,
+                    seq: ev.seq,
+                };
+                self.cases.insert(key, enc(&stored)?)?;
+                if old.is_none() {
+                    self.case_count.fetch_add(1, Ordering::Relaxed);
+                    Ok((Applied::New, stored))
+                } else {
+                    Ok((Applied::Updated, stored))
+                }
+            }
+        }
+    }
+
+    pub fn cases(&self) -> Result<Vec<StoredCase>, Error> {
+        self.cases
+            .iter()
+            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+            .collect()
+    }
+
+    pub fn case(&self, id: &str) -> Result<Option<StoredCase>, Error> {
+        self.cases.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
+    }
+
+    pub fn cases_of_event(&self, event_id: &str) -> Result<Vec<String>, Error> {
+        let mut prefix = event_id.as_bytes().to_vec();
+        prefix.push(0);
+        let n = prefix.len();
+        self.event_cases
+            .scan_prefix(prefix)
+            .map(|r| {
+                let (k, _) = r?;
+                Ok(String::from_utf8_lossy(&k[n..]).into_owned())
+            })
+            .collect()
+    }
+
+    pub fn case_log(&self, id: &str) -> Result<Vec<CaseLogEntry>, Error> {
+        let mut prefix = id.as_bytes().to_vec();
+        prefix.push(0);
+        self.case_log
+            .scan_prefix(prefix)
+            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+            .collect()
+    }
+
+    /// Every case history line (for the reports' escalation counts).
+    pub fn all_case_log(&self) -> impl Iterator<Item = Result<CaseLogEntry, Error>> + '_ {
+        self.case_log
+            .iter()
+            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+    }
+
+    // ---- sources ----------------------------------------------------------------------------
+
+    pub fn apply_source_health(&self, h: SourceHealth) -> Result<Applied, Error> {
+        let key = h.source_id.as_bytes().to_vec();
+        if let Some(old) = self.sources.get(&key)? {
+            let old: SourceHealth = dec(&old)?;
+            // Health reports can arrive out of order after a redelivery: keep the latest attempt.
+            if old.last_attempt_at > h.last_attempt_at || old == h {
+                return Ok(Applied::Unchanged);
+            }
+            self.sources.insert(key, enc(&h)?)?;
+            return Ok(Applied::Updated);
+        }
+        self.sources.insert(key, enc(&h)?)?;
+        Ok(Applied::New)
+    }
+
+    pub fn sources(&self) -> Result<Vec<SourceHealth>, Error> {
+        self.sources
+            .iter()
+            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+            .collect()
+    }
+
+    // ---- units ------------------------------------------------------------------------------
+
+    /// Units seen as case owners are remembered so the admin can attach users to them.
+    fn remember_unit(&self, unit: &UnitRef) -> Result<(), Error> {
+        if !self.units.contains_key(unit.id.as_bytes())? {
+            self.units
+                .insert(unit.id.as_bytes(), unit.name.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    pub fn put_unit(&self, id: &str, name: &str) -> Result<(), Error> {
+        self.units.insert(id.as_bytes(), name.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn units(&self) -> Result<Vec<UnitRef>, Error> {
+        self.units
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                Ok(UnitRef {
+                    id: String::from_utf8_lossy(&k).into_owned(),
+                    name: String::from_utf8_lossy(&v).into_owned(),
+                })
+            })
+            .collect()
+    }
+
+    // ---- users and sessions -----------------------------------------------------------------
+
+    pub fn put_user(&self, user: &User) -> Result<(), Error> {
+        self.users.insert(user.name.as_bytes(), enc(user)?)?;
+        Ok(())
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<User>, Error> {
+        self.users
+            .get(name.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, Error> {
+        self.users
+            .iter()
+            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+            .collect()
+    }
+
+    /// Sessions are stored under the SHA-256 of their token, so a copy of the database does not
+    /// hold usable cookies.
+    pub fn put_session(&self, token_hash: &str, s: &Session) -> Result<(), Error> {
+        self.sessions.insert(token_hash.as_bytes(), enc(s)?)?;
+        Ok(())
+    }
+
+    pub fn session(&self, token_hash: &str) -> Result<Option<Session>, Error> {
+        self.sessions
+            .get(token_hash.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()
+    }
+
+    pub fn delete_session(&self, token_hash: &str) -> Result<(), Error> {
+        self.sessions.remove(token_hash.as_bytes())?;
+        Ok(())
+    }
+
+    /// Drop every session of `user` (password change, disabling).
+    pub fn delete_sessions_of(&self, user: &str) -> Result<(), Error> {
+        for r in self.sessions.iter() {
+            let (k, v) = r?;
+            let s: Session = dec(&v)?;
+            if s.user == user {
+                self.sessions.remove(k)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The district / county a jurisdiction names, if it is one locality of the city.
+pub fn county_of(j: &Jurisdiction) -> Option<&str> {
+    match j {
+        Jurisdiction::Local { county, .. } => Some(county.as_str()),
+        _ => None,
+    }
+}

@@ -1,0 +1,302 @@
+//! JSON shapes the API and the live stream send: the wire types flattened, plus what a screen
+//! needs and should not compute itself (a safe link, the district, deadline status).
+
+use chrono::{DateTime, Utc};
+use common::wire::{Case, Deadline, DeadlineKind, EventUpdate, SentimentLabel};
+use serde::Serialize;
+
+use crate::store::{StoredCase, StoredEvent, StoredItem, county_of};
+
+/// Only `http(s)` links are ever offered to the browser: a crawled `javascript:` or `data:` URL
+/// must not become a clickable link.
+pub fn safe_link(url: Option<&str>) -> Option<String> {
+    let u = url?.trim();
+    let lower = u.to_ascii_lowercase();
+    if (lower.starts_with("http://") || lower.starts_with("https://"))
+        && !u
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '<' || c == '>')
+    {
+        Some(u.to_string())
+    } else {
+        None
+    }
+}
+
+pub fn sentiment_str(l: SentimentLabel) -> &'static str {
+    match l {
+        SentimentLabel::Positive => "positive",
+        SentimentLabel::Neutral => "neutral",
+        SentimentLabel::Negative => "negative",
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemView {
+    #[serde(flatten)]
+    pub doc: common::wire::AnalyzedDocument,
+    pub seq: u64,
+    /// `http(s)` URL or null.
+    pub link: Option<String>,
+    pub district: Option<String>,
+    pub priority_keys: Vec<&'static str>,
+    pub sentiment_label: &'static str,
+    pub notified_at: Option<DateTime<Utc>>,
+}
+
+pub fn item_view(item: &StoredItem) -> ItemView {
+    ItemView {
+        link: safe_link(item.doc.url.as_deref()),
+        district: county_of(&item.doc.jurisdiction).map(String::from),
+        priority_keys: item
+            .doc
+            .priorities
+            .iter()
+            .map(|p| p.priority.as_str())
+            .collect(),
+        sentiment_label: sentiment_str(item.doc.sentiment.label),
+        notified_at: item.notified_at,
+        seq: item.seq,
+        doc: item.doc.clone(),
+    }
+}
+
+/// The live stream's slimmer item: what the desk's list shows, without the analysis evidence,
+/// so 1,000 items/s to 100 viewers stays affordable.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveItem {
+    pub doc_id: String,
+    pub seq: u64,
+    pub event_id: String,
+    pub title: String,
+    pub summary: String,
+    pub link: Option<String>,
+    pub site_name: Option<String>,
+    pub source_id: String,
+    pub detected_at: DateTime<Utc>,
+    pub priority_keys: Vec<&'static str>,
+    pub district: Option<String>,
+    pub sentiment_label: &'static str,
+    pub is_rumor: bool,
+    pub flags: common::wire::DocFlags,
+    pub notified_at: Option<DateTime<Utc>>,
+}
+
+const LIVE_SUMMARY_CHARS: usize = 160;
+
+pub fn live_item(item: &StoredItem) -> LiveItem {
+    let d = &item.doc;
+    LiveItem {
+        doc_id: d.doc_id.clone(),
+        seq: item.seq,
+        event_id: d.event_id.clone(),
+        title: d.title.clone(),
+        summary: d.summary.chars().take(LIVE_SUMMARY_CHARS).collect(),
+        link: safe_link(d.url.as_deref()),
+        site_name: d.site_name.clone(),
+        source_id: d.source_id.clone(),
+        detected_at: d.detected_at,
+        priority_keys: d.priorities.iter().map(|p| p.priority.as_str()).collect(),
+        district: county_of(&d.jurisdiction).map(String::from),
+        sentiment_label: sentiment_str(d.sentiment.label),
+        is_rumor: d.is_rumor,
+        flags: d.flags.clone(),
+        notified_at: item.notified_at,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    #[serde(flatten)]
+    pub event: EventUpdate,
+    pub district: Option<String>,
+    pub severity_level: Option<&'static str>,
+    /// `[unix seconds, heat, doc_count]`, oldest first.
+    pub trend: Vec<(i64, f64, u64)>,
+    /// Cases that cover this event.
+    pub case_ids: Vec<String>,
+}
+
+pub fn event_view_with(e: &StoredEvent, case_ids: Vec<String>) -> EventView {
+    EventView {
+        district: county_of(&e.event.jurisdiction).map(String::from),
+        severity_level: e.event.severity.level.map(|s| s.as_str()),
+        trend: e.trend.clone(),
+        case_ids,
+        event: e.event.clone(),
+    }
+}
+
+/// How a deadline looks on the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueStatus {
+    Met,
+    Ok,
+    Near,
+    Breached,
+}
+
+pub fn due_status(d: &Deadline, now: DateTime<Utc>, near_minutes: i64) -> DueStatus {
+    if let Some(met) = d.met_at {
+        return if met > d.due_at || d.breached {
+            DueStatus::Breached
+        } else {
+            DueStatus::Met
+        };
+    }
+    if d.breached || now > d.due_at {
+        DueStatus::Breached
+    } else if d.due_at - now <= chrono::Duration::minutes(near_minutes) {
+        DueStatus::Near
+    } else {
+        DueStatus::Ok
+    }
+}
+
+pub fn deadline_label(k: DeadlineKind) -> &'static str {
+    match k {
+        DeadlineKind::AuthoritativeInfo => "发布权威信息",
+        DeadlineKind::PressConference => "举行新闻发布会",
+        DeadlineKind::Response => "予以回应",
+        DeadlineKind::ContinuedRelease => "持续发布",
+    }
+}
+
+/// The Chinese name of a case state (`CaseState::as_str` value).
+pub fn state_label(state: &str) -> &'static str {
+    match state {
+        "new" => "新建",
+        "assigned" => "已交办",
+        "acknowledged" => "已接收",
+        "responding" => "回应中",
+        "responded" => "已回应",
+        "closed" => "已办结",
+        "disputed" => "有异议",
+        "reassigned" => "已改派",
+        "reopened" => "重新打开",
+        _ => "未知",
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadlineView {
+    #[serde(flatten)]
+    pub deadline: Deadline,
+    pub label: &'static str,
+    pub status: DueStatus,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    #[serde(flatten)]
+    pub case: Case,
+    pub deadline_status: Vec<DeadlineView>,
+    /// The earliest unmet deadline, what the board counts down to.
+    pub next_due: Option<DateTime<Utc>>,
+    /// The worst status over the case's deadlines.
+    pub status: DueStatus,
+    pub seq: u64,
+}
+
+pub fn case_view(c: &StoredCase, now: DateTime<Utc>, near_minutes: i64) -> CaseView {
+    let deadline_status: Vec<DeadlineView> = c
+        .case
+        .deadlines
+        .iter()
+        .map(|d| DeadlineView {
+            deadline: d.clone(),
+            label: deadline_label(d.kind),
+            status: due_status(d, now, near_minutes),
+        })
+        .collect();
+    let next_due = c
+        .case
+        .deadlines
+        .iter()
+        .filter(|d| d.met_at.is_none())
+        .map(|d| d.due_at)
+        .min();
+    let rank = |s: DueStatus| match s {
+        DueStatus::Met => 0,
+        DueStatus::Ok => 1,
+        DueStatus::Near => 2,
+        DueStatus::Breached => 3,
+    };
+    // A closed case shows its record (met or breached), not a live countdown.
+    let status = deadline_status
+        .iter()
+        .map(|d| d.status)
+        .filter(|s| c.case.state.is_open() || *s == DueStatus::Breached || *s == DueStatus::Met)
+        .max_by_key(|s| rank(*s))
+        .unwrap_or(DueStatus::Ok);
+    CaseView {
+        deadline_status,
+        next_due,
+        status,
+        seq: c.seq,
+        case: c.case.clone(),
+    }
+}
+
+/// Open cases first, by the deadline that comes soonest; closed cases after, newest first.
+pub fn sort_cases(cases: &mut [CaseView]) {
+    cases.sort_by(|a, b| {
+        let ka = (!a.case.state.is_open(), a.next_due.is_none(), a.next_due);
+        let kb = (!b.case.state.is_open(), b.next_due.is_none(), b.next_due);
+        ka.cmp(&kb)
+            .then_with(|| b.case.updated_at.cmp(&a.case.updated_at))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_links_survive() {
+        for (input, ok) in [
+            ("https://example.cn/a?b=1", true),
+            ("HTTP://example.cn", true),
+            ("javascript:alert(1)", false),
+            (" JavaScript:alert(1)", false),
+            ("data:text/html,<script>", false),
+            ("vbscript:x", false),
+            ("https://x.cn/\"><script>", false),
+            ("//evil.example", false),
+        ] {
+            assert_eq!(safe_link(Some(input)).is_some(), ok, "{input}");
+        }
+    }
+
+    #[test]
+    fn deadline_colours() {
+        let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let d = |due: &str, met: Option<&str>| Deadline {
+            kind: DeadlineKind::Response,
+            due_at: due.parse().unwrap(),
+            met_at: met.map(|m| m.parse().unwrap()),
+            breached: false,
+        };
+        assert_eq!(
+            due_status(&d("2026-01-01T05:00:00Z", None), now, 120),
+            DueStatus::Ok
+        );
+        assert_eq!(
+            due_status(&d("2026-01-01T01:00:00Z", None), now, 120),
+            DueStatus::Near
+        );
+        assert_eq!(
+            due_status(&d("2025-12-31T23:00:00Z", None), now, 120),
+            DueStatus::Breached
+        );
+        assert_eq!(
+            due_status(
+                &d("2025-12-31T23:00:00Z", Some("2025-12-31T22:00:00Z")),
+                now,
+                120
+            ),
+            DueStatus::Met
+        );
+    }
+}

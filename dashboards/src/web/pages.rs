@@ -1,0 +1,490 @@
+//! Pages. The live screens are static shells whose scripts read the JSON API; login, admin and
+//! the print view are rendered here with every value escaped.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::html::{esc, page};
+use super::{ALL_ROLES, ApiError, DESK, STAFF, gate, gate_write};
+use crate::auth::{self, Current, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use crate::store::Role;
+use crate::{SharedState, export};
+
+/// Pages answer a missing login with the login page and a wrong role with a readable 403.
+fn page_gate(
+    state: &SharedState,
+    headers: &HeaderMap,
+    roles: &[Role],
+    public_read: bool,
+) -> Result<Option<Current>, Box<Response>> {
+    let res = match gate(state, headers, roles, public_read) {
+        Ok(c) => return Ok(c),
+        Err(ApiError::Unauthorized) => Redirect::to("/login").into_response(),
+        Err(ApiError::Forbidden) => (
+            StatusCode::FORBIDDEN,
+            page(
+                "无权访问",
+                None,
+                r#"<section class="card"><h1>无权访问</h1><p>当前账号无权查看此页面。</p><p><a href="/">返回</a></p></section>"#,
+            ),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    };
+    Err(Box::new(res))
+}
+
+fn shell(html: &'static str) -> Response {
+    Html(html).into_response()
+}
+
+pub async fn monitor(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    match page_gate(&state, &headers, ALL_ROLES, true) {
+        // A unit's home is its inbox.
+        Ok(Some(c)) if c.role() == Role::Unit => Redirect::to("/inbox").into_response(),
+        Ok(_) => shell(super::MONITOR_HTML),
+        Err(r) => *r,
+    }
+}
+
+pub async fn inbox(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    match page_gate(
+        &state,
+        &headers,
+        &[Role::Unit, Role::Desk, Role::Admin, Role::Leader],
+        false,
+    ) {
+        Ok(_) => shell(super::INBOX_HTML),
+        Err(r) => *r,
+    }
+}
+
+pub async fn reports(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    match page_gate(&state, &headers, STAFF, false) {
+        Ok(_) => shell(super::REPORTS_HTML),
+        Err(r) => *r,
+    }
+}
+
+pub async fn ops(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    match page_gate(&state, &headers, DESK, false) {
+        Ok(_) => shell(super::OPS_HTML),
+        Err(r) => *r,
+    }
+}
+
+pub async fn report_print(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(period): Path<String>,
+    Query(q): Query<super::api::ReportQuery>,
+) -> Response {
+    let cur = match page_gate(&state, &headers, STAFF, false) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let r = match super::api::build_report(&state, &period, &q) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let mut body = format!(
+        r#"<article class="print"><h1 class="doc-title">{}</h1><p class="center">统计时段：{} 至 {}　生成时间：{}</p><p class="noprint">使用浏览器“打印”（Ctrl+P）输出纸质版。</p>"#,
+        esc(&r.title),
+        esc(&r.start_date),
+        esc(&r.end_date),
+        esc(&crate::reports::local_time(
+            r.generated_at,
+            r.utc_offset_hours
+        )),
+    );
+    for s in export::sections(&r) {
+        body.push_str(&format!("<h2>{}</h2>", esc(s.heading)));
+        if let Some(p) = &s.paragraph {
+            body.push_str(&format!(r#"<p class="summary">{}</p>"#, esc(p)));
+        }
+        if s.rows.is_empty() {
+            body.push_str("<p>本期无。</p>");
+            continue;
+        }
+        body.push_str("<table><thead><tr>");
+        for h in &s.header {
+            body.push_str(&format!("<th>{}</th>", esc(h)));
+        }
+        body.push_str("</tr></thead><tbody>");
+        for row in &s.rows {
+            body.push_str("<tr>");
+            for c in row {
+                body.push_str(&format!("<td>{}</td>", esc(&c.display())));
+            }
+            body.push_str("</tr>");
+        }
+        body.push_str("</tbody></table>");
+    }
+    body.push_str("</article>");
+    let user = cur.as_ref().map(|c| {
+        (
+            c.user.name.clone(),
+            c.role().label_zh().to_string(),
+            c.session.csrf.clone(),
+        )
+    });
+    page(
+        &r.title,
+        user.as_ref()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+        &body,
+    )
+    .into_response()
+}
+
+// ---- login ----------------------------------------------------------------------------------
+
+fn login_page(state: &SharedState, error: Option<&str>, status: StatusCode) -> Response {
+    // Double-submit token: the login form has no session to hold a synchronizer token yet.
+    let token = auth::random_token();
+    let err = error
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<section class="card login"><h1>登录</h1>{err}<form method="post" action="/login">
+<input type="hidden" name="csrf" value="{token}">
+<label>用户名<input name="username" autocomplete="username" required></label>
+<label>密码<input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">登录</button></form></section>"#
+    );
+    let mut res = (status, page("登录", None, &body)).into_response();
+    if let Ok(v) = auth::set_cookie(&state.config.auth, LOGIN_CSRF_COOKIE, &token, 1800).parse() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+pub async fn login_form(State(state): State<SharedState>) -> Response {
+    login_page(&state, None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A hash of a random password, verified when the account does not exist so that a wrong name
+/// costs as much time as a wrong password (no user enumeration by timing).
+fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| auth::hash_password(&auth::random_token()).unwrap_or_default())
+        .clone()
+}
+
+pub async fn login(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let cookie_token = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if !auth::same_token(&cookie_token, &f.csrf) {
+        return login_page(
+            &state,
+            Some("页面已过期，请重新登录"),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let now = state.ctx.clock.now();
+    let name = f.username.trim().to_string();
+    let user_key = format!("user:{name}");
+    let ip_key = format!("ip:{}", peer.ip());
+    let keys = [user_key.as_str(), ip_key.as_str()];
+    if state.limiter.blocked(&keys, now) {
+        return login_page(
+            &state,
+            Some("登录失败次数过多，请稍后再试"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let user = match state.store.user(&name) {
+        Ok(u) => u,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(dummy_hash);
+    let password = f.password;
+    // argon2 takes tens of milliseconds: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            state.limiter.fail(&keys, now);
+            tracing::warn!(user = %name, peer = %peer.ip(), "failed login");
+            return login_page(&state, Some("用户名或密码错误"), StatusCode::UNAUTHORIZED);
+        }
+    };
+    state.limiter.succeed(&user_key);
+    // Session fixation: whatever session cookie came in is destroyed, and a new token is minted.
+    if let Some(old) = auth::cookie(&headers, SESSION_COOKIE) {
+        let _ = state.store.delete_session(&auth::token_hash(&old));
+    }
+    let token = match auth::start_session(&state, &user.name) {
+        Ok(t) => t,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let home = match user.role {
+        Role::Unit => "/inbox",
+        Role::Leader => "/reports",
+        Role::Admin => "/admin",
+        Role::Desk => "/",
+    };
+    let mut res = Redirect::to(home).into_response();
+    let cfg = &state.config.auth;
+    for c in [
+        auth::set_cookie(cfg, SESSION_COOKIE, &token, cfg.session_ttl_minutes * 60),
+        auth::set_cookie(cfg, LOGIN_CSRF_COOKIE, "", 0),
+    ] {
+        if let Ok(v) = c.parse() {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    match gate_write(&state, &headers, ALL_ROLES, Some(&f.csrf)) {
+        Ok(cur) => {
+            let _ = state.store.delete_session(&cur.token_hash);
+        }
+        Err(ApiError::Unauthorized) => {}
+        Err(e) => return e.into_response(),
+    }
+    let mut res = Redirect::to("/login").into_response();
+    if let Ok(v) = auth::set_cookie(&state.config.auth, SESSION_COOKIE, "", 0).parse() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+// ---- admin ----------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+pub struct AdminQuery {
+    msg: Option<String>,
+}
+
+pub async fn admin(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<AdminQuery>,
+) -> Response {
+    let cur = match page_gate(&state, &headers, &[Role::Admin], false) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(r) => return *r,
+    };
+    let (users, units) = match (state.store.users(), state.store.units()) {
+        (Ok(u), Ok(n)) => (u, n),
+        (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
+    };
+    let csrf = esc(&cur.session.csrf);
+    let unit_options: String = units
+        .iter()
+        .map(|u| {
+            format!(
+                r#"<option value="{}">{}（{}）</option>"#,
+                esc(&u.id),
+                esc(&u.name),
+                esc(&u.id)
+            )
+        })
+        .collect();
+    let mut body = String::new();
+    if let Some(m) = q.msg.filter(|m| !m.is_empty()) {
+        body.push_str(&format!(
+            r#"<p class="notice" role="status">{}</p>"#,
+            esc(&m)
+        ));
+    }
+    body.push_str(r#"<section class="card"><h1>用户管理</h1><table id="users"><thead><tr><th>用户名</th><th>角色</th><th>单位</th><th>状态</th><th>操作</th></tr></thead><tbody>"#);
+    for u in &users {
+        let toggle = if u.disabled { "enable" } else { "disable" };
+        let toggle_label = if u.disabled { "启用" } else { "停用" };
+        body.push_str(&format!(
+            r#"<tr><td>{name}</td><td>{role}</td><td>{unit}</td><td>{status}</td><td>
+<form method="post" action="/admin/users" class="inline"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="op" value="{toggle}"><input type="hidden" name="name" value="{name}"><button type="submit">{toggle_label}</button></form>
+<form method="post" action="/admin/users" class="inline"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="op" value="password"><input type="hidden" name="name" value="{name}"><input type="password" name="password" placeholder="新密码（至少10位）" autocomplete="new-password"><button type="submit">重置密码</button></form></td></tr>"#,
+            name = esc(&u.name),
+            role = esc(u.role.label_zh()),
+            unit = esc(u.unit_id.as_deref().unwrap_or("—")),
+            status = if u.disabled { "已停用" } else { "正常" },
+        ));
+    }
+    body.push_str(&format!(
+        r#"</tbody></table>
+<h2>新建用户</h2><form method="post" action="/admin/users" class="grid-form" id="create-user">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="op" value="create">
+<label>用户名<input name="name" required></label>
+<label>角色<select name="role"><option value="desk">监测值班</option><option value="unit">责任单位</option><option value="leader">领导</option><option value="admin">管理员</option></select></label>
+<label>所属单位（责任单位账号必填）<select name="unit_id"><option value="">—</option>{unit_options}</select></label>
+<label>初始密码<input name="password" type="password" autocomplete="new-password" required minlength="10"></label>
+<button type="submit">创建</button></form></section>
+<section class="card"><h1>单位</h1><table id="units"><thead><tr><th>编号</th><th>名称</th></tr></thead><tbody>"#
+    ));
+    for u in &units {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td></tr>",
+            esc(&u.id),
+            esc(&u.name)
+        ));
+    }
+    body.push_str(&format!(
+        r#"</tbody></table><h2>新增或更名单位</h2><form method="post" action="/admin/units" class="grid-form">
+<input type="hidden" name="csrf" value="{csrf}"><label>编号<input name="id" required></label><label>名称<input name="name" required></label><button type="submit">保存</button></form>
+<p class="hint">单位编号须与响应模块单位名录一致；案件中出现的责任单位会自动列入。</p></section>"#
+    ));
+    page(
+        "管理",
+        Some((&cur.user.name, cur.role().label_zh(), &cur.session.csrf)),
+        &body,
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AdminUserForm {
+    #[serde(default)]
+    csrf: String,
+    op: String,
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    unit_id: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn back(msg: &str) -> Response {
+    let q = percent_encode(msg);
+    Redirect::to(&format!("/admin?msg={q}")).into_response()
+}
+
+/// Percent-encode a message for the redirect's query string.
+fn percent_encode(msg: &str) -> String {
+    msg.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn admin_user(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Form(f): Form<AdminUserForm>,
+) -> Response {
+    let cur = match gate_write(&state, &headers, &[Role::Admin], Some(&f.csrf)) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let now = state.ctx.clock.now();
+    let result: Result<&str, crate::Error> = (|| match f.op.as_str() {
+        "create" => {
+            if state.store.user(f.name.trim())?.is_some() {
+                return Err(crate::Error::BadRequest("用户名已存在".into()));
+            }
+            let role =
+                Role::parse(&f.role).ok_or_else(|| crate::Error::BadRequest("未知角色".into()))?;
+            let unit = Some(f.unit_id.as_str()).filter(|u| !u.is_empty());
+            let user = auth::new_user(&f.name, role, unit, &f.password, now)?;
+            state.store.put_user(&user)?;
+            Ok("用户已创建")
+        }
+        "disable" | "enable" => {
+            if f.name == cur.user.name {
+                return Err(crate::Error::BadRequest("不能停用当前登录账号".into()));
+            }
+            let mut u = state
+                .store
+                .user(&f.name)?
+                .ok_or_else(|| crate::Error::BadRequest("用户不存在".into()))?;
+            u.disabled = f.op == "disable";
+            state.store.put_user(&u)?;
+            if u.disabled {
+                state.store.delete_sessions_of(&u.name)?;
+            }
+            Ok(if u.disabled {
+                "用户已停用"
+            } else {
+                "用户已启用"
+            })
+        }
+        "password" => {
+            let mut u = state
+                .store
+                .user(&f.name)?
+                .ok_or_else(|| crate::Error::BadRequest("用户不存在".into()))?;
+            let fresh = auth::new_user(&u.name, u.role, u.unit_id.as_deref(), &f.password, now)?;
+            u.password_hash = fresh.password_hash;
+            state.store.put_user(&u)?;
+            state.store.delete_sessions_of(&u.name)?;
+            Ok("密码已重置")
+        }
+        _ => Err(crate::Error::BadRequest("未知操作".into())),
+    })();
+    match result {
+        Ok(m) => {
+            tracing::info!(admin = %cur.user.name, op = %f.op, user = %f.name, "user administration");
+            back(m)
+        }
+        Err(crate::Error::BadRequest(m)) => back(&m),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AdminUnitForm {
+    #[serde(default)]
+    csrf: String,
+    id: String,
+    name: String,
+}
+
+pub async fn admin_unit(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Form(f): Form<AdminUnitForm>,
+) -> Response {
+    if let Err(e) = gate_write(&state, &headers, &[Role::Admin], Some(&f.csrf)) {
+        return e.into_response();
+    }
+    let (id, name) = (f.id.trim(), f.name.trim());
+    if id.is_empty() || name.is_empty() {
+        return back("编号和名称不能为空");
+    }
+    match state.store.put_unit(id, name) {
+        Ok(()) => back("单位已保存"),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -1,0 +1,410 @@
+//! The stable JSON API, through a real HTTP client against a server fed by an embedded bus.
+
+mod support;
+
+use chrono::Utc;
+use common::wire::CaseState;
+use support::{Harness, case, config, doc, event};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_show_what_the_topics_carry_once_each() {
+    let h = Harness::start(config()).await;
+    let http = reqwest::Client::new();
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+
+    let health = h.get_json(&http, "/healthz").await;
+    assert_eq!(health, serde_json::json!({ "status": "ok" }));
+
+    h.item(doc("d1", "ev-1", "南明区停水", "南明区", t0)).await;
+    h.item(doc("d2", "ev-1", "南明区停水第二天", "南明区", t0))
+        .await;
+    // A redelivery of d1 under a new message id must not make a second row.
+    h.item(doc("d1", "ev-1", "南明区停水", "南明区", t0)).await;
+    h.item(doc("d3", "ev-2", "花溪区道路塌陷", "花溪区", t0))
+        .await;
+
+    h.event(event("ev-1", "南明区停水", 10.0, 1, t0)).await;
+    h.event(event("ev-2", "花溪区道路塌陷", 30.0, 1, t0)).await;
+    h.event(event("ev-1", "南明区停水", 50.0, 2, t0)).await;
+    // An older revision arriving late is ignored.
+    h.event(event("ev-1", "旧标题", 5.0, 1, t0)).await;
+
+    h.case_event(case("c1", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+    h.case_event(case("c1", "nanming", 2, CaseState::Acknowledged, t0))
+        .await;
+    h.case_event(case("c1", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+
+    let stats = h
+        .wait_json(&http, "/api/stats", |v| {
+            v["items"] == 3 && v["events"] == 2 && v["cases"] == 1
+        })
+        .await;
+    assert_eq!(
+        stats,
+        serde_json::json!({ "items": 3, "events": 2, "cases": 1 })
+    );
+
+    let events = h
+        .wait_json(&http, "/api/events", |v| v[0]["heat"] == 50.0)
+        .await;
+    let events = events.as_array().expect("array");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["event_id"], "ev-1", "hottest first");
+    assert_eq!(events[0]["title"], "南明区停水");
+    assert_eq!(events[1]["event_id"], "ev-2");
+    for key in [
+        "heat",
+        "doc_count",
+        "priorities",
+        "jurisdiction",
+        "severity",
+        "first_detected_at",
+        "last_seen_at",
+    ] {
+        assert!(events[0].get(key).is_some(), "event field {key}");
+    }
+    assert_eq!(events[0]["trend"].as_array().map(Vec::len), Some(2));
+
+    let cases = h
+        .wait_json(&http, "/api/cases", |v| v[0]["state"] == "acknowledged")
+        .await;
+    let c = &cases[0];
+    assert_eq!(cases.as_array().map(Vec::len), Some(1));
+    assert_eq!(c["case_id"], "c1");
+    assert_eq!(c["owner"]["id"], "nanming");
+    assert_eq!(c["owner"]["name"], "nanming名称");
+    assert_eq!(c["tier"], "standard");
+    assert_eq!(c["deadlines"][0]["kind"], "response");
+    assert!(c["deadlines"][0]["due_at"].is_string());
+    assert!(c["deadlines"][0].get("met_at").is_some());
+    assert_eq!(c["deadlines"][0]["breached"], false);
+
+    let items = h.get_json(&http, "/api/items?limit=10").await;
+    let ids: Vec<&str> = items
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|i| i["doc_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["d3", "d2", "d1"], "newest first, each once");
+    let two = h.get_json(&http, "/api/items?limit=2").await;
+    assert_eq!(two.as_array().map(Vec::len), Some(2));
+    let hua = h.get_json(&http, "/api/items?district=花溪区").await;
+    assert_eq!(hua.as_array().map(Vec::len), Some(1));
+
+    let res = http.get(h.url("/api/stats")).send().await.expect("get");
+    let csp = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_what_was_shown_and_adds_no_duplicates() {
+    let h = Harness::start(config()).await;
+    let http = reqwest::Client::new();
+    let t0 = Utc::now();
+    for i in 0..20 {
+        h.item(doc(&format!("d{i}"), "ev-1", "标题", "云岩区", t0))
+            .await;
+    }
+    h.event(event("ev-1", "云岩区事件", 3.0, 1, t0)).await;
+    h.wait_json(&http, "/api/stats", |v| {
+        v["items"] == 20 && v["events"] == 1
+    })
+    .await;
+    let data = h.stop().await;
+
+    let h = Harness::start_in(config(), data).await;
+    // Redeliveries after the restart (the same docs again) change nothing.
+    for i in 0..20 {
+        h.item(doc(&format!("d{i}"), "ev-1", "标题", "云岩区", t0))
+            .await;
+    }
+    h.item(doc("d-new", "ev-1", "标题", "云岩区", t0)).await;
+    let stats = h.wait_json(&http, "/api/stats", |v| v["items"] == 21).await;
+    assert_eq!(stats["events"], 1);
+    let items = h.get_json(&http, "/api/items?limit=1000").await;
+    assert_eq!(items.as_array().map(Vec::len), Some(21));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text() {
+    let h = Harness::start(config()).await;
+    let http = reqwest::Client::new();
+    h.item(doc("d1", "ev-1", "标题", "云岩区", Utc::now()))
+        .await;
+    h.wait_json(&http, "/api/stats", |v| v["items"] == 1).await;
+    let text = http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("# TYPE yuqing_dashboards_items gauge"),
+        "{text}"
+    );
+    assert!(text.contains("yuqing_dashboards_items 1"), "{text}");
+    assert!(
+        text.contains("yuqing_consumer_lag{stage=\"dashboards\""),
+        "{text}"
+    );
+    h.stop().await;
+}
+
+/// Read SSE frames from a streaming response until `done` says stop.
+async fn read_sse(
+    res: reqwest::Response,
+    mut done: impl FnMut(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let mut res = res;
+    let mut buf = String::new();
+    let mut frames = Vec::new();
+    while !done(&frames) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), res.chunk())
+            .await
+            .expect("stream keeps delivering")
+            .expect("chunk")
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let mut event = String::from("message");
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            if !data.is_empty() {
+                frames.push((event, data));
+            }
+        }
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_filters_and_bounds_what_a_viewer_gets() {
+    let h = Harness::start(config()).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .get(h.url("/api/stream?district=花溪区"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let t0 = Utc::now();
+    h.item(doc("nm-1", "ev-1", "南明区一条", "南明区", t0))
+        .await;
+    // A burst far larger than one batch may carry.
+    for i in 0..300 {
+        h.item(doc(&format!("hx-{i}"), "ev-2", "花溪区", "花溪区", t0))
+            .await;
+    }
+    let frames = read_sse(res, |f| {
+        f.iter()
+            .any(|(e, d)| e == "item" && d.contains("\"doc_id\":\"hx-299\""))
+    })
+    .await;
+    let items: Vec<serde_json::Value> = frames
+        .iter()
+        .filter(|(e, _)| e == "item")
+        .map(|(_, d)| serde_json::from_str(d).expect("item json"))
+        .collect();
+    assert!(
+        items.iter().all(|i| i["district"] == "花溪区"),
+        "filtered on the server"
+    );
+    assert!(!items.iter().any(|i| i["doc_id"] == "nm-1"));
+    let skipped: u64 = frames
+        .iter()
+        .filter(|(e, _)| e == "skipped")
+        .map(|(_, d)| {
+            serde_json::from_str::<serde_json::Value>(d).expect("json")["items"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum();
+    // Every item was either sent or counted as skipped, never silently lost.
+    assert_eq!(
+        items.len() as u64 + skipped,
+        300,
+        "{} sent, {skipped} skipped",
+        items.len()
+    );
+    let mut ids: Vec<&str> = items.iter().filter_map(|i| i["doc_id"].as_str()).collect();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no item twice");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_report_is_archived_and_announced() {
+    use axum::routing::post;
+    // A webhook receiver standing in for the notification gateway.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(4);
+    let hook = axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(v).await;
+                "ok"
+            }
+        }),
+    );
+    let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook_url = format!("http://{}/hook", hook_listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(hook_listener, hook).await });
+
+    let mut cfg = config();
+    // "00:00" has always passed today, so yesterday's report is made up at start.
+    cfg.reports.daily_at = "00:00".into();
+    cfg.reports.webhooks = vec![hook_url];
+    let h = Harness::start_with_users(cfg, &[("leader1", "leader", None)]).await;
+    let notice = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .expect("notice arrives")
+        .expect("notice");
+    assert_eq!(notice["kind"], "daily_report");
+    assert!(
+        notice["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("舆情日报"))
+    );
+    let (leader, _) = support::session(&h, "leader1").await;
+    let list = h.get_json(&leader, "/api/archive").await;
+    let docx_url = notice["docx"].as_str().expect("docx link");
+    assert!(
+        list.as_array()
+            .expect("array")
+            .iter()
+            .any(|e| e["url"] == docx_url)
+    );
+    let bytes = leader
+        .get(h.url(docx_url))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("docx zip");
+    assert!(zip.by_name("word/document.xml").is_ok());
+    // Names outside the archive's pattern are never served.
+    let res = leader
+        .get(h.url("/reports/archive/..%2F..%2Fread-model"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 404);
+    let anon = reqwest::Client::new();
+    assert_eq!(
+        anon.get(h.url(docx_url))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        401
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_shows_source_health_and_bus_lag() {
+    let h =
+        Harness::start_with_users(support::private_config(), &[("admin1", "admin", None)]).await;
+    h.send(
+        common::topics::SOURCE_HEALTH,
+        "gyrb",
+        common::wire::SourceHealth {
+            source_id: "gyrb".into(),
+            url: "https://news.example.cn/rss".into(),
+            last_attempt_at: Some(Utc::now()),
+            consecutive_failures: 3,
+            last_error: Some("timeout".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (admin, _) = support::session(&h, "admin1").await;
+    let ops = h
+        .wait_json(&admin, "/api/ops", |v| {
+            v["sources"][0]["source_id"] == "gyrb"
+        })
+        .await;
+    assert_eq!(ops["sources"][0]["ok"], false);
+    assert_eq!(ops["sources"][0]["consecutive_failures"], 3);
+    let lag = ops["lag"].as_array().expect("lag rows");
+    assert!(
+        lag.iter()
+            .any(|r| r["stage"] == "dashboards" && r["lag"] == 0)
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_user_while_the_server_holds_the_store_is_a_clear_error() {
+    let h = Harness::start(config()).await;
+    // Once it answers, the server has opened its store.
+    h.wait_json(&reqwest::Client::new(), "/healthz", |v| v["status"] == "ok")
+        .await;
+    let err = dashboards::tools::create_user(
+        &config(),
+        h.data.path(),
+        "a",
+        "admin",
+        None,
+        "long password 1",
+    )
+    .expect_err("store is locked by the server");
+    assert!(
+        err.to_string()
+            .contains("in use by a running yuqing process"),
+        "{err}"
+    );
+    h.stop().await;
+}
+
+#[test]
+fn create_user_checks_its_input() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config();
+    dashboards::tools::create_user(&cfg, dir.path(), "admin1", "admin", None, "long password 1")
+        .expect("first user");
+    let err =
+        dashboards::tools::create_user(&cfg, dir.path(), "u1", "unit", None, "long password 1")
+            .expect_err("a unit account needs a unit");
+    assert!(err.to_string().contains("unit"), "{err}");
+    let err =
+        dashboards::tools::create_user(&cfg, dir.path(), "x", "boss", None, "long password 1")
+            .expect_err("unknown role");
+    assert!(err.to_string().contains("unknown role"), "{err}");
+    let err = dashboards::tools::create_user(&cfg, dir.path(), "x", "desk", None, "short")
+        .expect_err("short password");
+    assert!(err.to_string().contains("at least 10"), "{err}");
+}

@@ -1,0 +1,427 @@
+//! Authentication and authorization over real HTTP: the role × route × other-unit matrix, CSRF,
+//! session fixation and login throttling.
+
+mod support;
+
+use chrono::Utc;
+use common::wire::{CaseCommand, CaseState};
+use reqwest::StatusCode;
+use support::*;
+
+const USERS: &[(&str, &str, Option<&str>)] = &[
+    ("desk1", "desk", None),
+    ("unit_a", "unit", Some("nanming")),
+    ("unit_b", "unit", Some("huaxi")),
+    ("leader1", "leader", None),
+    ("admin1", "admin", None),
+];
+
+async fn seeded() -> Harness {
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    h.item(doc("d1", "ev-1", "南明区停水", "南明区", t0)).await;
+    h.event(event("ev-1", "南明区停水", 10.0, 1, t0)).await;
+    h.case_event(case("c-a", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+    h.case_event(case("c-b", "huaxi", 1, CaseState::Assigned, t0))
+        .await;
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_route_matrix_is_enforced_on_the_server() {
+    let h = seeded().await;
+    // Wait for the feed with an admin session (the read API is private in this config).
+    let (admin, _) = session(&h, "admin1").await;
+    h.wait_json(&admin, "/api/stats", |v| v["cases"] == 2 && v["items"] == 1)
+        .await;
+
+    let anon = client();
+    let mut sessions = vec![("anon", anon, String::new())];
+    for (name, _, _) in USERS {
+        let (c, t) = session(&h, name).await;
+        sessions.push((name, c, t));
+    }
+    // (route, expected status for anon, desk1, unit_a, unit_b, leader1, admin1)
+    let get_matrix: &[(&str, [u16; 6])] = &[
+        ("/", [303, 200, 303, 303, 200, 200]),
+        ("/inbox", [303, 200, 200, 200, 200, 200]),
+        ("/reports", [303, 200, 403, 403, 200, 200]),
+        ("/ops", [303, 200, 403, 403, 403, 200]),
+        ("/admin", [303, 403, 403, 403, 403, 200]),
+        ("/api/events", [401, 200, 200, 200, 200, 200]),
+        ("/api/items", [401, 200, 200, 200, 200, 200]),
+        ("/api/stats", [401, 200, 200, 200, 200, 200]),
+        ("/api/cases", [401, 200, 200, 200, 200, 200]),
+        ("/api/cases/c-a", [401, 200, 200, 404, 200, 200]),
+        ("/api/cases/c-b", [401, 200, 404, 200, 200, 200]),
+        ("/api/reports/daily", [401, 200, 403, 403, 200, 200]),
+        ("/reports/daily/report.docx", [401, 200, 403, 403, 200, 200]),
+        ("/reports/daily/report.xlsx", [401, 200, 403, 403, 200, 200]),
+        ("/reports/weekly/print", [303, 200, 403, 403, 200, 200]),
+        ("/api/ops", [401, 200, 403, 403, 403, 200]),
+        ("/api/units", [401, 200, 200, 200, 200, 200]),
+        ("/healthz", [200, 200, 200, 200, 200, 200]),
+        ("/metrics", [200, 200, 200, 200, 200, 200]),
+    ];
+    let mut failures = Vec::new();
+    for (route, want) in get_matrix {
+        for (i, (who, c, _)) in sessions.iter().enumerate() {
+            let got = c
+                .get(h.url(route))
+                .send()
+                .await
+                .expect("get")
+                .status()
+                .as_u16();
+            if got != want[i] {
+                failures.push(format!("GET {route} as {who}: got {got}, want {}", want[i]));
+            }
+        }
+    }
+
+    // A unit sees its own cases only, in the list as well.
+    for (who, own, other) in [(2usize, "c-a", "c-b"), (3, "c-b", "c-a")] {
+        let list: serde_json::Value = sessions[who]
+            .1
+            .get(h.url("/api/cases"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        let ids: Vec<&str> = list
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|c| c["case_id"].as_str())
+            .collect();
+        assert_eq!(ids, [own], "{} must not see {other}", sessions[who].0);
+    }
+
+    // Writes: (method path body, expected for anon, desk1, unit_a, unit_b, leader1, admin1)
+    let ack = serde_json::json!({ "action": "acknowledge" });
+    let reassign =
+        serde_json::json!({ "action": "reassign", "owner_unit_id": "huaxi", "reason": "错派" });
+    let open = serde_json::json!({ "title": "手动立案" });
+    let intake = serde_json::json!({ "title": "山体滑坡", "body": "乌当区某村", "district": "乌当区", "reported_by_unit": "wudang" });
+    let empty = serde_json::json!({});
+    let write_matrix: &[(&str, &serde_json::Value, [u16; 6])] = &[
+        (
+            "/api/cases/c-a/commands",
+            &ack,
+            [401, 202, 202, 404, 403, 202],
+        ),
+        (
+            "/api/cases/c-b/commands",
+            &ack,
+            [401, 202, 404, 202, 403, 202],
+        ),
+        (
+            "/api/cases/c-a/commands",
+            &reassign,
+            [401, 202, 403, 404, 403, 202],
+        ),
+        ("/api/cases", &open, [401, 202, 403, 403, 403, 202]),
+        (
+            "/api/items/d1/notify",
+            &empty,
+            [401, 202, 403, 403, 403, 202],
+        ),
+        ("/api/intake", &intake, [401, 202, 202, 202, 403, 202]),
+    ];
+    let mut accepted = 0;
+    for (route, body, want) in write_matrix {
+        for (i, (who, c, csrf)) in sessions.iter().enumerate() {
+            let got = c
+                .post(h.url(route))
+                .header("x-csrf-token", csrf.as_str())
+                .json(body)
+                .send()
+                .await
+                .expect("post")
+                .status()
+                .as_u16();
+            if got == 202 {
+                accepted += 1;
+            }
+            if got != want[i] {
+                failures.push(format!(
+                    "POST {route} as {who}: got {got}, want {}",
+                    want[i]
+                ));
+            }
+        }
+    }
+    let admin_csrf = sessions[5].2.clone();
+    for (i, (who, c, csrf)) in sessions.iter().enumerate() {
+        let got = c
+            .post(h.url("/admin/units"))
+            .form(&[("csrf", csrf.as_str()), ("id", "x"), ("name", "某单位")])
+            .send()
+            .await
+            .expect("post")
+            .status()
+            .as_u16();
+        let want = match i {
+            0 => 401,
+            5 => 303,
+            _ => 403,
+        };
+        if got != want {
+            failures.push(format!(
+                "POST /admin/units as {who}: got {got}, want {want}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix:\n{}",
+        failures.join("\n")
+    );
+    let _ = admin_csrf;
+
+    // What was accepted reached the bus with the logged-in actor, keyed by case.
+    let commands = h.commands("test-reader", 8).await;
+    assert_eq!(commands.len(), 8);
+    let unit_ack = commands
+        .iter()
+        .find(|c| c.payload.actor.name == "unit_a")
+        .expect("unit_a's acknowledge");
+    assert_eq!(unit_ack.payload.actor.unit_id.as_deref(), Some("nanming"));
+    assert!(matches!(
+        &unit_ack.payload.command,
+        CaseCommand::Acknowledge { case_id } if case_id == "c-a"
+    ));
+    let raws = h.raw_documents("test-reader", 6).await;
+    let unit_report = raws
+        .iter()
+        .find(|r| r.payload.author.as_deref() == Some("unit_b"))
+        .expect("unit_b's intake");
+    // A unit reports in its own name whatever the form claims.
+    assert_eq!(
+        unit_report.payload.flags.reported_by_unit.as_deref(),
+        Some("huaxi")
+    );
+    assert!(unit_report.payload.flags.manual);
+    let notified = raws
+        .iter()
+        .find(|r| r.payload.flags.notified_by_cyberspace_office)
+        .expect("notified copy");
+    assert_eq!(notified.payload.near_duplicate_of.as_deref(), Some("d1"));
+    assert!(accepted >= 14);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_is_required_on_every_write() {
+    let h = seeded().await;
+    let (desk, csrf) = session(&h, "desk1").await;
+    h.wait_json(&desk, "/api/stats", |v| v["cases"] == 2).await;
+    let ack = serde_json::json!({ "action": "acknowledge" });
+    for token in [None, Some("wrong"), Some("")] {
+        let mut req = desk.post(h.url("/api/cases/c-a/commands")).json(&ack);
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        assert_eq!(
+            req.send().await.expect("post").status(),
+            StatusCode::FORBIDDEN,
+            "{token:?}"
+        );
+    }
+    let ok = desk
+        .post(h.url("/api/cases/c-a/commands"))
+        .header("x-csrf-token", &csrf)
+        .json(&ack)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
+
+    // Server-rendered forms: logout and admin without the hidden field are refused.
+    let (admin, admin_csrf) = session(&h, "admin1").await;
+    let res = admin
+        .post(h.url("/admin/users"))
+        .form(&[
+            ("op", "create"),
+            ("name", "x1"),
+            ("role", "desk"),
+            ("password", "long enough pw"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = admin
+        .post(h.url("/admin/users"))
+        .form(&[
+            ("csrf", admin_csrf.as_str()),
+            ("op", "create"),
+            ("name", "x1"),
+            ("role", "desk"),
+            ("password", "long enough pw"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = admin
+        .get(h.url("/admin"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("x1"), "new user listed");
+    let res = desk
+        .post(h.url("/logout"))
+        .form(&[("csrf", "nope")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // The login form itself: a POST without the double-submit cookie's twin is refused.
+    let fresh = client();
+    let res = fresh
+        .post(h.url("/login"))
+        .form(&[
+            ("username", "desk1"),
+            ("password", PASSWORD),
+            ("csrf", "forged"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_mints_a_new_session_and_kills_the_presented_one() {
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let session_cookie = |res: &reqwest::Response| {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("yq_session=") && !v.starts_with("yq_session=;"))
+            .map(|v| v.split(';').next().unwrap_or_default().to_string())
+    };
+
+    // An attacker-chosen cookie is never adopted.
+    let c = client();
+    let page = c
+        .get(h.url("/login"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let csrf = form_csrf(&page);
+    let login_csrf = format!("yq_login_csrf={csrf}");
+    let res = c
+        .post(h.url("/login"))
+        .header(
+            "cookie",
+            format!("{login_csrf}; yq_session=attacker-fixed-value"),
+        )
+        .form(&[
+            ("username", "desk1"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let first = session_cookie(&res).expect("session cookie set");
+    assert_ne!(first, "yq_session=attacker-fixed-value");
+    let set = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("yq_session="))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+
+    // Logging in again while holding a valid session replaces it; the old token stops working.
+    let res = c
+        .post(h.url("/login"))
+        .header("cookie", format!("{login_csrf}; {first}"))
+        .form(&[
+            ("username", "leader1"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let second = session_cookie(&res).expect("new session cookie");
+    assert_ne!(first, second);
+    let raw = reqwest::Client::new();
+    let me_with = |cookie: String| {
+        let raw = raw.clone();
+        let url = h.url("/api/me");
+        async move {
+            raw.get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("get")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
+    };
+    assert_eq!(
+        me_with(first.clone()).await["user"],
+        serde_json::Value::Null
+    );
+    assert_eq!(me_with(second.clone()).await["user"], "leader1");
+
+    // Logout ends the session on the server, not just in the browser.
+    let me = me_with(second.clone()).await;
+    let res = raw
+        .post(h.url("/logout"))
+        .header("cookie", second.clone())
+        .form(&[("csrf", me["csrf"].as_str().unwrap_or_default())])
+        .send()
+        .await
+        .expect("post");
+    assert!(res.status().is_redirection() || res.status().is_success());
+    assert_eq!(me_with(second).await["user"], serde_json::Value::Null);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_logins_are_throttled() {
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let c = client();
+    for _ in 0..5 {
+        let res = login_as(&h, &c, "desk1", "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Even the right password is refused while the account is throttled.
+    let res = login_as(&h, &c, "desk1", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Unknown names get the same answer as wrong passwords (no account enumeration).
+    let other = client();
+    let res = login_as(&h, &other, "nobody", "whatever").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "same client address is throttled too"
+    );
+    h.stop().await;
+}

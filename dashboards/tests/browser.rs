@@ -1,0 +1,692 @@
+//! Browser tests in real headless Chromium driven through chromedriver (WebDriver). They fail,
+//! never skip, when the browser is missing: install with
+//! `apt-get install -y chromium chromium-driver`.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use common::wire::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use support::*;
+
+const USERS: &[(&str, &str, Option<&str>)] = &[
+    ("desk1", "desk", None),
+    ("unit_a", "unit", Some("nanming")),
+    ("unit_b", "unit", Some("huaxi")),
+    ("leader1", "leader", None),
+];
+
+fn find_binary(env: &str, candidates: &[&str]) -> String {
+    if let Ok(p) = std::env::var(env)
+        && std::path::Path::new(&p).exists()
+    {
+        return p;
+    }
+    for c in candidates {
+        if std::path::Path::new(c).exists() {
+            return (*c).to_string();
+        }
+    }
+    panic!(
+        "{} not found (tried ${env} and {candidates:?}); the browser tests need Debian's chromium \
+         and chromium-driver: `apt-get update && apt-get install -y chromium chromium-driver`",
+        candidates.first().copied().unwrap_or(env)
+    );
+}
+
+/// chromedriver as a child process, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+    chromium: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn driver() -> Driver {
+    let chromium = find_binary(
+        "CHROME_BIN",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let chromedriver = find_binary("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {chromedriver}: {e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let d = Driver {
+        child,
+        url,
+        _profile: tempfile::tempdir().expect("profile dir"),
+        chromium,
+    };
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{}/status", d.url)).send().await
+            && r.status().is_success()
+        {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("chromedriver did not come up on {}", d.url);
+}
+
+async fn browser(d: &Driver) -> Client {
+    browser_downloading_to(d, &d._profile.path().join("downloads")).await
+}
+
+async fn browser_downloading_to(d: &Driver, downloads: &std::path::Path) -> Client {
+    let profile = d._profile.path().join(format!("p{}", new_message_id()));
+    let caps = serde_json::json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": d.chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+            },
+        },
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&d.url)
+        .await
+        .expect("webdriver session")
+}
+
+async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("element {css} never appeared: {e}"))
+}
+
+async fn login(c: &Client, h: &Harness, name: &str) {
+    c.goto(&h.url("/login")).await.expect("goto login");
+    wait_css(c, "input[name=username]")
+        .await
+        .send_keys(name)
+        .await
+        .expect("type name");
+    wait_css(c, "input[name=password]")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .expect("type password");
+    wait_css(c, "form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    for _ in 0..200 {
+        if let Ok(u) = c.current_url().await
+            && !u.path().starts_with("/login")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("login of {name} did not leave the login page");
+}
+
+async fn js(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(script, vec![]).await.expect("script runs")
+}
+
+async fn wait_js(c: &Client, script: &str) {
+    for _ in 0..300 {
+        if js(c, script).await == serde_json::Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("browser condition never held: {script}");
+}
+
+fn open_case(id: &str, unit: &str) -> CaseEvent {
+    case(
+        id,
+        unit,
+        1,
+        CaseState::Assigned,
+        Utc::now() - chrono::Duration::hours(1),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desk_watches_an_item_arrive_live_and_opens_a_case() {
+    let d = driver().await;
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let t0 = Utc::now();
+    h.item(doc("old-1", "ev-1", "南明区供水管网检修", "南明区", t0))
+        .await;
+    h.event(event("ev-1", "南明区供水管网检修", 12.0, 1, t0))
+        .await;
+    h.case_event(open_case("c-a", "nanming")).await;
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    wait_css(&c, "li.item[data-doc='old-1']").await;
+    wait_css(&c, "li.event[data-event='ev-1'] .spark canvas").await;
+    wait_css(&c, "#deadlines li.dl[data-case='c-a'] .countdown").await;
+    wait_js(
+        &c,
+        "return document.querySelector('#live').classList.contains('on')",
+    )
+    .await;
+    // A marker that a reload would wipe out.
+    js(&c, "window.__noReload = 42; return true").await;
+
+    h.item(doc(
+        "live-1",
+        "ev-2",
+        "花溪区突发道路塌陷",
+        "花溪区",
+        Utc::now(),
+    ))
+    .await;
+    let row = wait_css(&c, "li.item[data-doc='live-1']").await;
+    assert!(
+        row.text()
+            .await
+            .expect("text")
+            .contains("花溪区突发道路塌陷")
+    );
+    assert_eq!(
+        js(&c, "return window.__noReload").await,
+        42,
+        "the page was not reloaded"
+    );
+
+    // Filters apply to the live stream: with 花溪区 selected a 南明区 item does not show.
+    wait_css(&c, "#f-district")
+        .await
+        .select_by_value("花溪区")
+        .await
+        .expect("select");
+    wait_js(&c, "return !document.querySelector(\"li.item[data-doc='old-1']\") && !!document.querySelector(\"li.item[data-doc='live-1']\")").await;
+    wait_js(
+        &c,
+        "return document.querySelector('#live').classList.contains('on')",
+    )
+    .await;
+    h.item(doc("live-nm", "ev-1", "南明区又一条", "南明区", Utc::now()))
+        .await;
+    h.item(doc("live-hx", "ev-2", "花溪区后续", "花溪区", Utc::now()))
+        .await;
+    wait_css(&c, "li.item[data-doc='live-hx']").await;
+    assert_eq!(
+        js(
+            &c,
+            "return !!document.querySelector(\"li.item[data-doc='live-nm']\")"
+        )
+        .await,
+        false
+    );
+
+    // Open a case from the live item.
+    wait_css(&c, "li.item[data-doc='live-1'] button.open-case")
+        .await
+        .click()
+        .await
+        .expect("click");
+    let title = wait_css(&c, "#case-form input[name=title]").await;
+    assert_eq!(
+        title.prop("value").await.expect("value").as_deref(),
+        Some("花溪区突发道路塌陷")
+    );
+    wait_css(&c, "#case-severity")
+        .await
+        .select_by_value("major")
+        .await
+        .expect("severity");
+    wait_css(&c, "#case-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    let cmds = h.commands("browser-test", 1).await;
+    match &cmds[0].payload.command {
+        CaseCommand::Open {
+            event_id,
+            title,
+            severity,
+            ..
+        } => {
+            assert_eq!(event_id.as_deref(), Some("ev-2"));
+            assert_eq!(title, "花溪区突发道路塌陷");
+            assert_eq!(*severity, Some(Severity::Major));
+        }
+        other => panic!("expected an open command, got {other:?}"),
+    }
+    assert_eq!(cmds[0].payload.actor.name, "desk1");
+    c.close().await.expect("close");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unit_acknowledges_and_records_a_response_for_its_own_case_only() {
+    let d = driver().await;
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    h.case_event(open_case("c-a", "nanming")).await;
+    h.case_event(open_case("c-b", "huaxi")).await;
+    let c = browser(&d).await;
+    login(&c, &h, "unit_a").await;
+    assert_eq!(c.current_url().await.expect("url").path(), "/inbox");
+    wait_css(&c, "tr.case-row[data-case='c-a']").await;
+    assert_eq!(
+        js(&c, "return document.querySelectorAll('tr.case-row').length").await,
+        1
+    );
+    assert_eq!(
+        js(
+            &c,
+            "return !!document.querySelector(\"tr.case-row[data-case='c-b']\")"
+        )
+        .await,
+        false
+    );
+    // Asking for the other unit's case directly gets nothing either.
+    c.goto(&h.url("/api/cases/c-b")).await.expect("goto");
+    assert!(c.source().await.expect("source").contains("未找到"));
+    c.goto(&h.url("/inbox")).await.expect("goto");
+
+    wait_css(&c, "tr.case-row[data-case='c-a'] button")
+        .await
+        .click()
+        .await
+        .expect("open");
+    wait_css(&c, "#case-detail button.ack")
+        .await
+        .click()
+        .await
+        .expect("ack");
+    wait_css(&c, "#case-detail select[name=kind]")
+        .await
+        .select_by_value("authoritative_release")
+        .await
+        .expect("kind");
+    wait_css(&c, "#case-detail input[name=evidence_url]")
+        .await
+        .send_keys("https://www.guiyang.gov.cn/notice/1.html")
+        .await
+        .expect("url");
+    wait_css(&c, "#case-detail textarea[name=text]")
+        .await
+        .send_keys("已发布停水原因及恢复时间")
+        .await
+        .expect("text");
+    wait_css(
+        &c,
+        "#case-detail form:has(input[name=evidence_url]) button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .expect("submit");
+
+    let cmds = h.commands("browser-test", 2).await;
+    assert!(
+        matches!(&cmds[0].payload.command, CaseCommand::Acknowledge { case_id } if case_id == "c-a")
+    );
+    match &cmds[1].payload.command {
+        CaseCommand::RecordResponse {
+            case_id,
+            kind,
+            evidence_url,
+            text,
+            ..
+        } => {
+            assert_eq!(case_id, "c-a");
+            assert_eq!(*kind, ResponseKind::AuthoritativeRelease);
+            assert_eq!(
+                evidence_url.as_deref(),
+                Some("https://www.guiyang.gov.cn/notice/1.html")
+            );
+            assert_eq!(text, "已发布停水原因及恢复时间");
+        }
+        other => panic!("expected a response record, got {other:?}"),
+    }
+    assert_eq!(cmds[1].payload.actor.unit_id.as_deref(), Some("nanming"));
+
+    // The respond stage's answer comes back live and the inbox shows it without a reload.
+    let mut ack = open_case("c-a", "nanming");
+    ack.seq = 2;
+    ack.case.state = CaseState::Acknowledged;
+    h.case_event(ack).await;
+    wait_js(&c, "const r = document.querySelector(\"tr.case-row[data-case='c-a'] td.state\"); return !!r && r.textContent === '已接收'").await;
+    c.close().await.expect("close");
+    h.stop().await;
+}
+
+/// Crawled text that tries to run script, inject markup or restyle the page.
+fn hostile() -> Vec<&'static str> {
+    vec![
+        "<script>window.__pwned='script'</script>",
+        "<img src=x onerror=\"window.__pwned='img'\">",
+        "<svg onload=\"window.__pwned='svg'\"><script>window.__pwned='svg2'</script></svg>",
+        "\"><iframe src=\"javascript:parent.__pwned='iframe'\"></iframe>",
+        "<style>body{display:none}</style><div style=\"position:fixed;inset:0;background:red\">",
+        "</title></textarea><script>window.__pwned='breakout'</script>",
+        "<a href=\"javascript:window.__pwned='link'\">点我</a>",
+        "{{constructor.constructor('window.__pwned=1')()}}",
+        "<math><mtext><table><mglyph><style><img src=x onerror=\"window.__pwned='mxss'\">",
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_crawled_text_never_executes() {
+    let d = driver().await;
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let now = Utc::now();
+    for (i, payload) in hostile().into_iter().enumerate() {
+        let mut it = doc(
+            &format!("evil-{i}"),
+            &format!("ev-evil-{i}"),
+            payload,
+            "南明区",
+            now,
+        );
+        it.summary = payload.to_string();
+        it.site_name = Some(payload.to_string());
+        it.source_id = payload.to_string();
+        it.url = Some(if i % 2 == 0 {
+            "javascript:window.__pwned='href'".into()
+        } else {
+            format!("https://x.example/\"><img src=x onerror=\"window.__pwned='attr{i}'\">")
+        });
+        h.item(it).await;
+        let mut ev = event(&format!("ev-evil-{i}"), payload, 100.0 + i as f64, 1, now);
+        ev.keywords = vec![payload.to_string()];
+        ev.recent_doc_ids = vec![format!("evil-{i}")];
+        h.event(ev).await;
+        let mut cs = open_case(&format!("c-evil-{i}"), "nanming");
+        cs.case.title = payload.to_string();
+        cs.case.owner.name = payload.to_string();
+        cs.case.owner_reason = payload.to_string();
+        cs.case.event_ids = vec![format!("ev-evil-{i}")];
+        cs.detail = payload.to_string();
+        h.case_event(cs).await;
+    }
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    let n = hostile().len();
+    wait_js(
+        &c,
+        &format!("return document.querySelectorAll('li.item').length === {n}"),
+    )
+    .await;
+    wait_js(
+        &c,
+        &format!("return document.querySelectorAll('li.event').length === {n}"),
+    )
+    .await;
+    // Open an event and a case detail: more hostile fields rendered there.
+    wait_css(&c, "li.event button.ev-title")
+        .await
+        .click()
+        .await
+        .expect("event");
+    wait_css(&c, "#detail-body ol.stream li.item").await;
+    js(&c, "document.getElementById('detail').close(); return true").await;
+    wait_css(&c, "#deadlines li.dl button")
+        .await
+        .click()
+        .await
+        .expect("case");
+    wait_css(&c, "#detail-body h2.case-title").await;
+
+    let check = r#"
+        const injected = document.querySelectorAll('main img, main svg, main iframe, main style, main math, dialog img, dialog svg, dialog iframe, dialog style, main [onerror], main [onload]');
+        const badLinks = [...document.querySelectorAll('a[href]')].filter(a => !/^(https?:|\/)/i.test(a.getAttribute('href')) || a.getAttribute('href').includes('"'));
+        const shown = document.body.textContent.includes("<script>window.__pwned='script'</script>");
+        return JSON.stringify({
+            pwned: window.__pwned === undefined ? null : String(window.__pwned),
+            scripts: [...document.scripts].map(s => s.getAttribute('src')),
+            injected: injected.length,
+            badLinks: badLinks.length,
+            shownAsText: shown,
+            visible: getComputedStyle(document.body).display,
+        });
+    "#;
+    let report: serde_json::Value =
+        serde_json::from_str(js(&c, check).await.as_str().expect("string")).expect("json");
+    assert_eq!(report["pwned"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["injected"], 0, "{report}");
+    assert_eq!(report["badLinks"], 0, "{report}");
+    assert_eq!(
+        report["shownAsText"], true,
+        "hostile text is shown literally: {report}"
+    );
+    assert_eq!(report["visible"], "block", "{report}");
+    let scripts = report["scripts"].as_array().expect("array");
+    assert!(
+        scripts
+            .iter()
+            .all(|s| s.as_str().is_some_and(|s| s.starts_with("/assets/"))),
+        "only our own scripts: {report}"
+    );
+
+    // The server-rendered print report holds the same titles: escaped there too.
+    c.goto(&h.url("/reports/daily/print")).await.expect("print");
+    wait_css(&c, "article.print h2").await;
+    let report: serde_json::Value =
+        serde_json::from_str(js(&c, check).await.as_str().expect("string")).expect("json");
+    assert_eq!(report["pwned"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["injected"], 0, "{report}");
+    assert_eq!(report["shownAsText"], true, "{report}");
+    c.close().await.expect("close");
+    h.stop().await;
+}
+
+/// Wait for a finished download whose name ends with `ext`.
+async fn downloaded(dir: &std::path::Path, ext: &str) -> Vec<u8> {
+    for _ in 0..300 {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(ext)
+                    && let Ok(bytes) = std::fs::read(e.path())
+                    && !bytes.is_empty()
+                {
+                    return bytes;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {ext} download appeared in {}", dir.display());
+}
+
+fn xlsx_value(bytes: &[u8], sheet: &str, label: &str, col: usize) -> String {
+    use calamine::{Reader, Xlsx};
+    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes.to_vec())).expect("xlsx opens");
+    let range = wb.worksheet_range(sheet).expect("sheet exists");
+    for row in range.rows() {
+        if row.first().map(|c| c.to_string()) == Some(label.to_string()) {
+            return row.get(col).map(|c| c.to_string()).unwrap_or_default();
+        }
+    }
+    panic!("row {label} not in sheet {sheet}");
+}
+
+fn docx_text(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("docx is a zip");
+    let mut xml = String::new();
+    zip.by_name("word/document.xml")
+        .expect("document part")
+        .read_to_string(&mut xml)
+        .expect("utf-8");
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed WordprocessingML");
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "t")
+        .filter_map(|n| n.text())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_opens_a_report_and_downloads_docx_and_xlsx_with_the_same_numbers() {
+    let d = driver().await;
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let now = Utc::now();
+    for (i, county) in ["南明区", "南明区", "花溪区", "云岩区", "观山湖区"]
+        .iter()
+        .enumerate()
+    {
+        h.item(doc(
+            &format!("r{i}"),
+            "ev-1",
+            &format!("{county}信息{i}"),
+            county,
+            now,
+        ))
+        .await;
+    }
+    h.event(event("ev-1", "南明区停水", 42.0, 1, now)).await;
+    // One case met on time, one overdue.
+    let mut met = case(
+        "c-met",
+        "nanming",
+        1,
+        CaseState::Responded,
+        now - chrono::Duration::hours(3),
+    );
+    met.case.deadlines[0].due_at = now - chrono::Duration::minutes(30);
+    met.case.deadlines[0].met_at = Some(now - chrono::Duration::hours(1));
+    h.case_event(met).await;
+    let mut late = case(
+        "c-late",
+        "nanming",
+        1,
+        CaseState::Assigned,
+        now - chrono::Duration::hours(3),
+    );
+    late.case.deadlines[0].due_at = now - chrono::Duration::minutes(10);
+    h.case_event(late).await;
+
+    let downloads = tempfile::tempdir().expect("downloads");
+    let c = browser_downloading_to(&d, downloads.path()).await;
+    login(&c, &h, "leader1").await;
+    assert_eq!(c.current_url().await.expect("url").path(), "/reports");
+    // Wait for the page to show what the feed brought in.
+    for _ in 0..100 {
+        c.refresh().await.expect("refresh");
+        wait_css(&c, ".kpi[data-kpi='舆情信息'] .v").await;
+        if js(
+            &c,
+            "return document.querySelector(\".kpi[data-kpi='舆情信息'] .v\").textContent",
+        )
+        .await
+            == "5"
+            && js(
+                &c,
+                "return document.querySelector(\".kpi[data-kpi='超期未办结'] .v\").textContent",
+            )
+            .await
+                == "1"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kpi = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            js(
+                &c,
+                &format!(
+                    "return document.querySelector(\".kpi[data-kpi='{name}'] .v\").textContent"
+                ),
+            )
+            .await
+            .as_str()
+            .expect("kpi text")
+            .to_string()
+        }
+    };
+    let items = kpi("舆情信息").await;
+    let overdue = kpi("超期未办结").await;
+    let breaches = kpi("超时").await;
+    let rate = kpi("按时率").await;
+    assert_eq!((items.as_str(), overdue.as_str()), ("5", "1"));
+    assert_eq!(breaches, "1");
+    assert_eq!(rate, "50.0%");
+    wait_css(&c, "#chart-volume canvas").await;
+    let unit_row = js(&c, "return [...document.querySelectorAll('#t-units tbody tr')].map(r => [...r.cells].map(td => td.textContent))").await;
+    let unit_row = &unit_row[0];
+    assert_eq!(unit_row[0], "nanming名称");
+
+    wait_css(&c, "#dl-xlsx").await.click().await.expect("xlsx");
+    let xlsx = downloaded(downloads.path(), ".xlsx").await;
+    assert_eq!(xlsx_value(&xlsx, "总体情况", "舆情信息（条）", 1), items);
+    assert_eq!(
+        xlsx_value(&xlsx, "总体情况", "超期未办结（件）", 1),
+        overdue
+    );
+    assert_eq!(xlsx_value(&xlsx, "总体情况", "超时（次）", 1), breaches);
+    assert_eq!(
+        format!("{}%", xlsx_value(&xlsx, "总体情况", "按时率（%）", 1)),
+        rate.replace(".0%", "%")
+    );
+    assert_eq!(
+        xlsx_value(&xlsx, "责任单位回应", "nanming名称", 1),
+        unit_row[1].as_str().unwrap_or_default()
+    );
+    assert_eq!(xlsx_value(&xlsx, "区县分布", "南明区", 1), "2");
+
+    wait_css(&c, "#dl-docx").await.click().await.expect("docx");
+    let docx = downloaded(downloads.path(), ".docx").await;
+    let text = docx_text(&docx);
+    assert!(
+        text.contains(&format!("本期共监测舆情信息{items}条")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("截至报告生成时超期未办结{overdue}件")),
+        "{text}"
+    );
+    assert!(text.contains("舆情日报"), "{text}");
+    assert!(
+        text.contains("nanming名称|2|2|1|50.0|"),
+        "unit row as on the page: {text}"
+    );
+
+    // The print view is the same report.
+    c.goto(&h.url("/reports/daily/print")).await.expect("print");
+    let summary = wait_css(&c, "p.summary").await.text().await.expect("text");
+    assert!(
+        summary.contains(&format!("本期共监测舆情信息{items}条")),
+        "{summary}"
+    );
+    c.close().await.expect("close");
+    h.stop().await;
+}

@@ -1,0 +1,351 @@
+//! Test harness: a dashboards server on 127.0.0.1:0 fed through an embedded bus in a tempdir,
+//! and builders for the wire messages it consumes.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::bus::{EmbeddedBus, publish};
+use common::wire::*;
+use common::{SharedBus, Shutdown, StageContext, topics};
+
+pub const PASSWORD: &str = "测试密码-correct-horse";
+
+pub struct Harness {
+    pub bus: SharedBus,
+    pub base: String,
+    pub data: Arc<tempfile::TempDir>,
+    pub shutdown: Shutdown,
+    pub task: Option<tokio::task::JoinHandle<Result<(), dashboards::Error>>>,
+    pub config: dashboards::Config,
+}
+
+pub fn config() -> dashboards::Config {
+    common::config::load::<Wrapper>(dashboards::DEFAULT_CONFIG, None)
+        .expect("default config parses")
+        .dashboards
+}
+
+#[derive(serde::Deserialize)]
+struct Wrapper {
+    dashboards: dashboards::Config,
+}
+
+impl Harness {
+    pub async fn start(config: dashboards::Config) -> Harness {
+        let data = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::start_in(config, data).await
+    }
+
+    /// Start on an existing data directory (restart tests).
+    pub async fn start_in(config: dashboards::Config, data: Arc<tempfile::TempDir>) -> Harness {
+        let bus: SharedBus =
+            Arc::new(EmbeddedBus::open(&data.path().join("bus"), "", 1_000_000).expect("bus"));
+        let ctx = StageContext {
+            bus: bus.clone(),
+            clock: Arc::new(common::SystemClock),
+            data_dir: data.path().to_path_buf(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(dashboards::run_with_listener(
+            config.clone(),
+            ctx,
+            listener,
+            shutdown.clone(),
+        ));
+        Harness {
+            bus,
+            base,
+            data,
+            shutdown,
+            task: Some(task),
+            config,
+        }
+    }
+
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("dashboards ran cleanly");
+        }
+        // The embedded bus holds its sled lock until every handle is gone.
+        drop(self.bus);
+        self.data.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send<T: serde::Serialize + Sync>(&self, topic: &str, key: &str, payload: T) {
+        let env = Envelope::new(new_message_id(), Utc::now(), payload);
+        publish(self.bus.as_ref(), topic, key, &env)
+            .await
+            .expect("publish");
+    }
+
+    pub async fn item(&self, doc: AnalyzedDocument) {
+        let key = doc.event_id.clone();
+        self.send(topics::ANALYZED_DOCUMENTS, &key, doc).await;
+    }
+
+    pub async fn event(&self, ev: EventUpdate) {
+        let key = ev.event_id.clone();
+        self.send(topics::EVENT_UPDATES, &key, ev).await;
+    }
+
+    pub async fn case_event(&self, ev: CaseEvent) {
+        let key = ev.case_id.clone();
+        self.send(topics::CASE_EVENTS, &key, ev).await;
+    }
+
+    pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
+        let res = client.get(self.url(path)).send().await.expect("get");
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.json().await.expect("json")
+    }
+
+    /// Poll `path` until `pred` holds (the feed is asynchronous); fail with the last body.
+    pub async fn wait_json(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        for _ in 0..400 {
+            if let Ok(res) = client.get(self.url(path)).send().await
+                && res.status().is_success()
+                && let Ok(v) = res.json::<serde_json::Value>().await
+            {
+                if pred(&v) {
+                    return v;
+                }
+                last = v;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("condition on {path} never held; last body: {last}");
+    }
+
+    /// Read every command the dashboards published, in order.
+    pub async fn commands(&self, group: &str, n: usize) -> Vec<Envelope<CaseCommandRequest>> {
+        let mut sub = self
+            .bus
+            .subscribe(topics::CASE_COMMANDS, group)
+            .await
+            .expect("subscribe");
+        let mut out = Vec::new();
+        while out.len() < n {
+            let d = tokio::time::timeout(Duration::from_secs(10), sub.recv())
+                .await
+                .expect("command arrives")
+                .expect("recv");
+            out.push(Envelope::decode(&d.payload).expect("decode"));
+            sub.ack(&d).await.expect("ack");
+        }
+        out
+    }
+
+    pub async fn raw_documents(&self, group: &str, n: usize) -> Vec<Envelope<RawDocument>> {
+        let mut sub = self
+            .bus
+            .subscribe(topics::RAW_DOCUMENTS, group)
+            .await
+            .expect("subscribe");
+        let mut out = Vec::new();
+        while out.len() < n {
+            let d = tokio::time::timeout(Duration::from_secs(10), sub.recv())
+                .await
+                .expect("raw document arrives")
+                .expect("recv");
+            out.push(Envelope::decode(&d.payload).expect("decode"));
+            sub.ack(&d).await.expect("ack");
+        }
+        out
+    }
+
+    /// Start with accounts created the way the CLI does it (before the server opens the store).
+    pub async fn start_with_users(
+        config: dashboards::Config,
+        users: &[(&str, &str, Option<&str>)],
+    ) -> Harness {
+        let data = Arc::new(tempfile::tempdir().expect("tempdir"));
+        for (name, role, unit) in users {
+            dashboards::tools::create_user(&config, data.path(), name, role, *unit, PASSWORD)
+                .expect("create user");
+        }
+        Self::start_in(config, data).await
+    }
+}
+
+pub fn doc(
+    id: &str,
+    event: &str,
+    title: &str,
+    county: &str,
+    at: DateTime<Utc>,
+) -> AnalyzedDocument {
+    AnalyzedDocument {
+        doc_id: id.into(),
+        source_id: "gyrb".into(),
+        source_kind: SourceKind::Rss,
+        url: Some(format!("https://news.example.cn/{id}.html")),
+        title: title.into(),
+        summary: format!("{title}。摘要"),
+        detected_at: at,
+        site_name: Some("贵阳日报".into()),
+        priorities: vec![PriorityMatch {
+            priority: Priority::PublicInterest,
+            scheme: "test".into(),
+            evidence: vec!["停水".into()],
+            score: 1.0,
+        }],
+        jurisdiction: Jurisdiction::Local {
+            county: county.into(),
+            township: None,
+        },
+        sentiment: Sentiment {
+            label: SentimentLabel::Negative,
+            negative_score: 0.8,
+        },
+        event_id: event.into(),
+        source_weight: 1.0,
+        ..AnalyzedDocument::default()
+    }
+}
+
+pub fn event(id: &str, title: &str, heat: f64, revision: u64, at: DateTime<Utc>) -> EventUpdate {
+    EventUpdate {
+        event_id: id.into(),
+        title: title.into(),
+        first_detected_at: at,
+        last_seen_at: at + chrono::Duration::minutes(revision as i64),
+        doc_count: revision,
+        source_count: 1,
+        heat,
+        priorities: vec![Priority::PublicInterest],
+        jurisdiction: Jurisdiction::Local {
+            county: "南明区".into(),
+            township: None,
+        },
+        revision,
+        ..EventUpdate::default()
+    }
+}
+
+pub fn case(id: &str, unit: &str, seq: u64, state: CaseState, at: DateTime<Utc>) -> CaseEvent {
+    let c = Case {
+        case_id: id.into(),
+        event_ids: vec!["ev-1".into()],
+        title: format!("案件 {id}"),
+        state,
+        owner: UnitRef {
+            id: unit.into(),
+            name: format!("{unit}名称"),
+        },
+        owner_reason: "属地管理".into(),
+        tier: Tier::Standard,
+        severity: Some(Severity::General),
+        severity_confirmed: false,
+        priorities: vec![Priority::PublicInterest],
+        disposition: None,
+        detected_at: at,
+        opened_at: at,
+        updated_at: at + chrono::Duration::seconds(seq as i64),
+        deadlines: vec![Deadline {
+            kind: DeadlineKind::Response,
+            due_at: at + chrono::Duration::hours(48),
+            met_at: None,
+            breached: false,
+        }],
+        flags: DocFlags::default(),
+        audit_len: seq,
+        audit_head: format!("h{seq}"),
+    };
+    CaseEvent {
+        case_id: id.into(),
+        seq,
+        at: at + chrono::Duration::seconds(seq as i64),
+        actor: Actor::system(),
+        kind: if seq == 1 {
+            "opened".into()
+        } else {
+            "updated".into()
+        },
+        detail: String::new(),
+        case: c,
+    }
+}
+
+/// A client without automatic redirects (tests look at the 303s) and with a cookie jar.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The hidden `csrf` field of a server-rendered form.
+pub fn form_csrf(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("csrf field") + marker.len();
+    let end = html[start..].find('"').expect("end of value") + start;
+    html[start..end].to_string()
+}
+
+/// Log in through the real form; returns the response of the POST.
+pub async fn login_as(
+    h: &Harness,
+    c: &reqwest::Client,
+    name: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = c
+        .get(h.url("/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("text");
+    let csrf = form_csrf(&page);
+    c.post(h.url("/login"))
+        .form(&[
+            ("username", name),
+            ("password", password),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("login post")
+}
+
+/// A logged-in client and its CSRF token.
+pub async fn session(h: &Harness, name: &str) -> (reqwest::Client, String) {
+    let c = client();
+    let res = login_as(h, &c, name, PASSWORD).await;
+    assert_eq!(res.status(), 303, "login of {name}");
+    let me: serde_json::Value = c
+        .get(h.url("/api/me"))
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["user"], name);
+    (c, me["csrf"].as_str().expect("csrf").to_string())
+}
+
+pub fn private_config() -> dashboards::Config {
+    let mut c = config();
+    c.auth.public_read_api = false;
+    c
+}

@@ -1,0 +1,27 @@
+//! The ingest measuring tools without the full CLI (handy while tuning extraction):
+//! `cargo run -p ingest --example ingest_tools -- eval FILE | extract FILE|URL | bench`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut out = std::io::stdout();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["eval", file] => ingest::tools::eval_extraction(std::path::Path::new(file), &mut out)?,
+        ["extract", target] => ingest::tools::extract(target, &mut out).await?,
+        ["bench"] => ingest::tools::bench(&mut out).await?,
+        ["explain", file] => {
+            let bytes = std::fs::read(file)?;
+            print!(
+                "{}",
+                ingest::extract::explain(&ingest::decode::decode(&bytes, None).text)
+            );
+        }
+        _ => anyhow::bail!("usage: ingest_tools eval FILE | extract FILE|URL | bench"),
+    }
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! The response tracker's configuration: rules for opening cases, the unit registry, the
+//! domain → department map, tiers, reminders and notification channels.
+//!
+//! Every field has a default. The small numeric sections default in Rust (kept equal to
+//! `default.toml` by a test); the unit registry and domain map live only in `default.toml`, so the
+//! seed's unit names are written down once.
+
+use std::collections::BTreeMap;
+
+use common::wire::{Priority, Severity, UnitRef};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Owner of cases whose responsible unit is unclear (七.1).
+    pub coordination_unit: String,
+    /// Co-coordinates unclear cases with the coordination desk (政府办公厅会同宣传部门).
+    pub coordination_partner_unit: String,
+    pub propaganda_unit: String,
+    pub cyberspace_unit: String,
+    /// Escalation target on every breach (督查督办).
+    pub supervision_unit: String,
+    /// Who receives the referral record of false information (公安机关、网络监管部门).
+    pub referral_units: Vec<String>,
+    /// Told of every 特别重大/重大 case as it opens (七.4 牵头单位: 宣传部、应急办、网信办、新闻办).
+    pub major_notify_units: Vec<String>,
+    pub unknown_place_owner: UnknownPlaceOwner,
+    /// At start with an empty store, rebuild it from the case-event topic (the source of truth
+    /// when the store's disk is lost or the tracker moves to another machine).
+    pub rebuild_from_case_events: bool,
+    /// The rebuild ends when the topic stays quiet this long.
+    pub rebuild_idle_secs: f64,
+    pub local_departments: Vec<LocalDepartment>,
+    pub rules: OpenRules,
+    pub tiers: TierHours,
+    pub reminders: Reminders,
+    pub notify: NotifyConfig,
+    pub units: Vec<Unit>,
+    /// Domain (领域) → unit id of the city department in charge.
+    pub domains: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let tables = builtin_tables();
+        Self {
+            coordination_unit: "general_office".into(),
+            coordination_partner_unit: "propaganda".into(),
+            propaganda_unit: "propaganda".into(),
+            cyberspace_unit: "cyberspace".into(),
+            supervision_unit: "supervision".into(),
+            referral_units: vec!["public_security".into(), "cyberspace".into()],
+            major_notify_units: vec![
+                "propaganda".into(),
+                "emergency_office".into(),
+                "cyberspace".into(),
+                "news_office".into(),
+            ],
+            unknown_place_owner: UnknownPlaceOwner::Department,
+            rebuild_from_case_events: true,
+            rebuild_idle_secs: 2.0,
+            local_departments: Vec::new(),
+            rules: OpenRules::default(),
+            tiers: TierHours::default(),
+            reminders: Reminders::default(),
+            notify: NotifyConfig::default(),
+            units: tables.units,
+            domains: tables.domains,
+        }
+    }
+}
+
+/// The tables that only `default.toml` spells out. Parsed leniently (no `deny_unknown_fields`)
+/// so that the rest of the file does not have to be described twice.
+#[derive(Deserialize, Default)]
+struct BuiltinFile {
+    #[serde(default)]
+    respond: BuiltinTables,
+}
+
+#[derive(Deserialize, Default)]
+struct BuiltinTables {
+    #[serde(default)]
+    units: Vec<Unit>,
+    #[serde(default)]
+    domains: BTreeMap<String, String>,
+}
+
+fn builtin_tables() -> BuiltinTables {
+    match toml::from_str::<BuiltinFile>(crate::DEFAULT_CONFIG) {
+        Ok(file) => file.respond,
+        Err(e) => {
+            // A broken embedded file is a build defect that the config tests catch; at run time
+            // the stage still starts with an empty registry (everything goes to the desk).
+            tracing::error!(error = %e, "embedded respond default.toml does not parse");
+            BuiltinTables::default()
+        }
+    }
+}
+
+impl Config {
+    /// The defaults of `default.toml` (what the CLI gets before any file or env override).
+    pub fn from_default_toml() -> Result<Self, crate::Error> {
+        Self::from_toml(crate::DEFAULT_CONFIG)
+    }
+
+    /// Parse a TOML document with a `[respond]` table (missing keys take their defaults).
+    pub fn from_toml(text: &str) -> Result<Self, crate::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            #[serde(default)]
+            respond: Config,
+        }
+        toml::from_str::<File>(text)
+            .map(|f| f.respond)
+            .map_err(|e| crate::Error::Config(e.to_string()))
+    }
+
+    /// Check the cross references (unit ids named by other keys exist).
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let mut missing = Vec::new();
+        let mut check = |what: &str, id: &str| {
+            if self.unit(id).is_none() {
+                missing.push(format!("{what} `{id}`"));
+            }
+        };
+        check("coordination_unit", &self.coordination_unit);
+        check("coordination_partner_unit", &self.coordination_partner_unit);
+        check("propaganda_unit", &self.propaganda_unit);
+        check("cyberspace_unit", &self.cyberspace_unit);
+        check("supervision_unit", &self.supervision_unit);
+        for id in &self.referral_units {
+            check("referral_units", id);
+        }
+        for id in &self.major_notify_units {
+            check("major_notify_units", id);
+        }
+        for d in &self.local_departments {
+            check("local_departments.unit", &d.unit);
+        }
+        for (domain, id) in &self.domains {
+            check(&format!("domains.{domain}"), id);
+        }
+        if !missing.is_empty() {
+            return Err(crate::Error::Config(format!(
+                "unknown unit ids: {}",
+                missing.join(", ")
+            )));
+        }
+        for f in &self.reminders.fractions {
+            if !(*f > 0.0 && *f < 1.0) {
+                return Err(crate::Error::Config(format!(
+                    "reminders.fractions must lie strictly between 0 and 1, got {f}"
+                )));
+            }
+        }
+        let hours = [
+            self.tiers.major_authoritative_info_hours,
+            self.tiers.major_press_conference_hours,
+            self.tiers.standard_response_hours,
+        ];
+        if hours.iter().any(|h| *h <= 0.0) {
+            return Err(crate::Error::Config("tier hours must be positive".into()));
+        }
+        Ok(())
+    }
+
+    pub fn unit(&self, id: &str) -> Option<&Unit> {
+        self.units.iter().find(|u| u.id == id)
+    }
+
+    pub fn unit_ref(&self, id: &str) -> UnitRef {
+        match self.unit(id) {
+            Some(u) => u.to_ref(),
+            // Unknown ids still render: the id stands in for the name.
+            None => UnitRef {
+                id: id.to_string(),
+                name: id.to_string(),
+            },
+        }
+    }
+
+    /// A unit by id, name or alias (as an analyzer or an operator might write it).
+    pub fn find_unit(&self, text: &str) -> Option<&Unit> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        self.units
+            .iter()
+            .find(|u| u.id == text || u.name == text)
+            .or_else(|| {
+                self.units
+                    .iter()
+                    .find(|u| u.aliases.iter().any(|a| a == text))
+            })
+    }
+
+    /// The county government of a district / county-level city / county, by name or alias.
+    pub fn county_unit(&self, county: &str) -> Option<&Unit> {
+        let county = county.trim();
+        if county.is_empty() {
+            return None;
+        }
+        let county = county.strip_prefix("贵阳市").unwrap_or(county);
+        self.units
+            .iter()
+            .filter(|u| u.kind == UnitKind::County)
+            .find(|u| {
+                u.county.as_deref() == Some(county)
+                    || u.name == county
+                    || u.id == county
+                    || u.aliases.iter().any(|a| a == county)
+            })
+    }
+
+    /// The city department in charge of a domain, by exact key, then case-insensitively and
+    /// without a `news_` prefix (the analyzer's news classes).
+    pub fn domain_department(&self, domain: &str) -> Option<&Unit> {
+        let domain = domain.trim();
+        if domain.is_empty() {
+            return None;
+        }
+        let id = self.domains.get(domain).or_else(|| {
+            let norm = domain.to_lowercase();
+            let norm = norm.strip_prefix("news_").unwrap_or(&norm).to_string();
+            self.domains
+                .iter()
+                .find(|(k, _)| k.to_lowercase() == norm)
+                .map(|(_, v)| v)
+        })?;
+        self.unit(id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownPlaceOwner {
+    Department,
+    Coordination,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalDepartment {
+    pub county: String,
+    pub domain: String,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// Coordination, propaganda, cyberspace, news and supervision desks.
+    Desk,
+    CityDepartment,
+    /// A district, county-level city or county government.
+    County,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub id: String,
+    pub name: String,
+    pub kind: UnitKind,
+    /// For county governments: the district/county name as the analyzer writes it.
+    #[serde(default)]
+    pub county: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Leaders escalated to on a breach of this unit's deadlines (role names).
+    #[serde(default)]
+    pub leaders: Vec<String>,
+}
+
+impl Unit {
+    pub fn to_ref(&self) -> UnitRef {
+        UnitRef {
+            id: self.id.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenRules {
+    pub open_on_priorities: Vec<Priority>,
+    pub priority_min_heat: f64,
+    pub min_heat: f64,
+    pub min_severity: Option<Severity>,
+    pub open_when_notified_by_cyberspace_office: bool,
+    pub open_when_reported_by_unit: bool,
+    pub skip_elsewhere: bool,
+}
+
+impl Default for OpenRules {
+    fn default() -> Self {
+        Self {
+            open_on_priorities: vec![
+                Priority::Emergency,
+                Priority::FalseInfo,
+                Priority::Credibility,
+                Priority::Decision,
+                Priority::Moral,
+            ],
+            priority_min_heat: 0.0,
+            min_heat: 80.0,
+            min_severity: Some(Severity::Large),
+            open_when_notified_by_cyberspace_office: true,
+            open_when_reported_by_unit: true,
+            skip_elsewhere: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TierHours {
+    pub major_authoritative_info_hours: f64,
+    pub major_press_conference_hours: f64,
+    pub standard_response_hours: f64,
+    pub continued_release_every_hours: f64,
+}
+
+impl Default for TierHours {
+    fn default() -> Self {
+        Self {
+            major_authoritative_info_hours: 5.0,
+            major_press_conference_hours: 24.0,
+            standard_response_hours: 48.0,
+            continued_release_every_hours: 24.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reminders {
+    pub fractions: Vec<f64>,
+    pub escalate_every_hours: f64,
+}
+
+impl Default for Reminders {
+    fn default() -> Self {
+        Self {
+            fractions: vec![0.5, 0.8],
+            escalate_every_hours: 4.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    pub backoff_initial_secs: f64,
+    pub backoff_max_secs: f64,
+    pub request_timeout_secs: f64,
+    pub channels: Vec<Channel>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            backoff_initial_secs: 2.0,
+            backoff_max_secs: 600.0,
+            request_timeout_secs: 10.0,
+            channels: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// POST of the notification as JSON.
+    Webhook,
+    /// DingTalk custom robot (自定义机器人), signed with its secret (加签).
+    Dingtalk,
+    /// WeCom group robot (企业微信群机器人); the key is part of the URL.
+    Wecom,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    #[default]
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    pub name: String,
+    pub kind: ChannelKind,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Recipient ids this channel delivers: unit ids, `leaders:<unit id>`, or `*` for all.
+    #[serde(default = "everyone")]
+    pub recipients: Vec<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub smtp_host: Option<String>,
+    #[serde(default)]
+    pub smtp_port: Option<u16>,
+    #[serde(default)]
+    pub smtp_tls: SmtpTls,
+    #[serde(default)]
+    pub smtp_user: Option<String>,
+    #[serde(default)]
+    pub smtp_password: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn everyone() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl Channel {
+    /// Whether this channel delivers notifications addressed to `recipient`.
+    pub fn serves(&self, recipient: &str) -> bool {
+        self.recipients.iter().any(|r| {
+            r == "*" || r == recipient || (r == "leaders:*" && recipient.starts_with("leaders:"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_parses_validates_and_matches_rust_defaults() {
+        let parsed = Config::from_default_toml().unwrap();
+        parsed.validate().unwrap();
+        let rust = Config::default();
+        assert_eq!(parsed.tiers, rust.tiers);
+        assert_eq!(parsed.reminders, rust.reminders);
+        assert_eq!(parsed.notify, rust.notify);
+        assert_eq!(
+            serde_json::to_value(&parsed.rules).unwrap(),
+            serde_json::to_value(&rust.rules).unwrap()
+        );
+        assert_eq!(parsed.coordination_unit, rust.coordination_unit);
+        assert_eq!(parsed.referral_units, rust.referral_units);
+        assert_eq!(parsed.major_notify_units, rust.major_notify_units);
+        assert_eq!(
+            parsed.rebuild_from_case_events,
+            rust.rebuild_from_case_events
+        );
+        assert_eq!(parsed.rebuild_idle_secs, rust.rebuild_idle_secs);
+        assert_eq!(parsed.units.len(), rust.units.len());
+        assert!(parsed.units.len() >= 40, "{}", parsed.units.len());
+    }
+
+    #[test]
+    fn registry_has_the_ten_localities_and_the_seed_departments() {
+        let c = Config::default();
+        for county in [
+            "南明区",
+            "云岩区",
+            "花溪区",
+            "乌当区",
+            "白云区",
+            "观山湖区",
+            "清镇市",
+            "开阳县",
+            "息烽县",
+            "修文县",
+        ] {
+            let u = c.county_unit(county).unwrap();
+            assert!(u.name.starts_with(county), "{county} → {}", u.name);
+        }
+        assert_eq!(c.county_unit("南明区").unwrap().id, "nanming");
+        let dept = |d: &str| c.domain_department(d).map(|u| u.name.clone());
+        assert_eq!(dept("安全生产").as_deref(), Some("市安监局"));
+        assert_eq!(dept("食品药品").as_deref(), Some("市食品药品监管局"));
+        assert_eq!(dept("教育").as_deref(), Some("市教育局"));
+        assert_eq!(dept("征地拆迁").as_deref(), Some("市国土资源局"));
+        assert_eq!(dept("news_edu").as_deref(), Some("市教育局"));
+        assert_eq!(dept("Realty").as_deref(), Some("市住房城乡建设局"));
+        assert_eq!(dept("地震").as_deref(), Some("市政府应急办"));
+        assert_eq!(dept("news_game"), None);
+    }
+
+    #[test]
+    fn unknown_keys_and_dangling_unit_ids_are_errors() {
+        let err = Config::from_toml("[respond]\ncordination_unit = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("cordination_unit"), "{err}");
+        let cfg = Config::from_toml("[respond]\nsupervision_unit = \"nobody\"\n").unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("supervision_unit `nobody`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_partial_file_keeps_the_other_defaults() {
+        let cfg = Config::from_toml("[respond.tiers]\nstandard_response_hours = 24.0\n").unwrap();
+        assert_eq!(cfg.tiers.standard_response_hours, 24.0);
+        assert_eq!(cfg.tiers.major_authoritative_info_hours, 5.0);
+        assert!(cfg.county_unit("花溪区").is_some());
+    }
+}

@@ -1,0 +1,686 @@
+//! The running tracker: consumes event updates and case commands, fires deadline timers,
+//! publishes case events and drains the notification outbox.
+//!
+//! One mutex serialises every change (the stage is low-volume: tens of cases a day), so each
+//! handled message is a load → apply → one atomic sled commit → flush, and only then acked.
+//! Publishing and notifying run from durable queues in the same store, so a crash at any
+//! point loses nothing: the message is redelivered (and recognised as processed) or the queue
+//! is drained after restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::bus::{HandlerError, consume};
+use common::wire::{Actor, CaseCommand, CaseCommandRequest, Envelope, EventUpdate, Severity};
+use common::{SharedBus, SharedClock, Shutdown, topics};
+use tokio::sync::{Mutex, Notify};
+
+use crate::Error;
+use crate::assign::{AssignInput, AssignRule, Assignment, assign_owner, open_reason};
+use crate::case::{
+    CaseRecord, CommandError, Opening, Step, case_id_for_event, case_id_for_message,
+};
+use crate::config::Config;
+use crate::notify::{Deliver, backoff};
+use crate::store::{CaseStore, Commit};
+
+/// What the tracker answers to a command applied in-process.
+pub type CommandResult = Result<Vec<Step>, CommandError>;
+
+pub struct Tracker {
+    pub store: CaseStore,
+    config: Config,
+    clock: SharedClock,
+    lock: Mutex<()>,
+    timers_changed: Notify,
+    publish_ready: Notify,
+    outbox_ready: Notify,
+}
+
+impl Tracker {
+    pub fn new(store: CaseStore, config: Config, clock: SharedClock) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            config,
+            clock,
+            lock: Mutex::new(()),
+            timers_changed: Notify::new(),
+            publish_ready: Notify::new(),
+            outbox_ready: Notify::new(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), Error> {
+        let changed = !commit.steps.is_empty();
+        let store = self.store.clone();
+        let channels = self.config.notify.channels.clone();
+        // sled's flush is a blocking fsync: keep it off the async workers.
+        tokio::task::spawn_blocking(move || store.commit(commit, &channels))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??;
+        if changed {
+            self.timers_changed.notify_one();
+            self.publish_ready.notify_one();
+            self.outbox_ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Handle one event update: open a case when the rules say so, or fold it into its case.
+    pub async fn handle_event_update(&self, env: Envelope<EventUpdate>) -> Result<(), Error> {
+        let _guard = self.lock.lock().await;
+        if self
+            .store
+            .is_processed(topics::EVENT_UPDATES, &env.message_id)?
+        {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let event = env.payload;
+        let mut commit = Commit {
+            processed: Some((topics::EVENT_UPDATES.to_string(), env.message_id.clone())),
+            ..Default::default()
+        };
+        let mut index = self.store.event(&event.event_id)?.unwrap_or_default();
+        if event.revision < index.revision {
+            // Older than what we hold: an out-of-order redelivery.
+            self.commit(commit).await?;
+            return Ok(());
+        }
+        index.revision = event.revision;
+        index.last = Some(event.clone());
+        match index.case_id.clone() {
+            Some(case_id) => {
+                if let Some(mut rec) = self.store.get(&case_id)? {
+                    commit.steps = rec.on_event_update(&self.config, &event, now);
+                    commit.cases.push(rec);
+                }
+            }
+            None => {
+                if let Some(reason) = open_reason(&self.config, &event) {
+                    let assignment = assign_owner(&self.config, &AssignInput::from_event(&event));
+                    let case_id = case_id_for_event(&event.event_id);
+                    let (rec, steps) = CaseRecord::open(
+                        &self.config,
+                        opening_from_event(&event, case_id.clone(), reason, assignment),
+                        Actor::system(),
+                        now,
+                    );
+                    tracing::info!(case_id = %case_id, event_id = %event.event_id, owner = %rec.case.owner.name, "case opened");
+                    index.case_id = Some(case_id);
+                    commit.steps = steps;
+                    commit.cases.push(rec);
+                }
+            }
+        }
+        commit.events.push((event.event_id.clone(), index));
+        self.commit(commit).await
+    }
+
+    /// Handle one command from the bus. A rejected command is recorded on its case as
+    /// `command_rejected` (so the sender sees why); a command for no case is an error.
+    pub async fn handle_command(
+        &self,
+        env: Envelope<CaseCommandRequest>,
+    ) -> Result<CommandResult, Error> {
+        let _guard = self.lock.lock().await;
+        if self
+            .store
+            .is_processed(topics::CASE_COMMANDS, &env.message_id)?
+        {
+            return Ok(Ok(Vec::new()));
+        }
+        let now = self.clock.now();
+        let CaseCommandRequest { actor, command } = env.payload;
+        let mut commit = Commit {
+            processed: Some((topics::CASE_COMMANDS.to_string(), env.message_id.clone())),
+            ..Default::default()
+        };
+        let result = self.apply(&actor, &command, &env.message_id, now, &mut commit);
+        match &result {
+            Ok(steps) => commit.steps.extend(steps.iter().cloned()),
+            Err(err) => {
+                tracing::warn!(message_id = %env.message_id, error = %err, "case command rejected");
+                let target = target_case(&command).or(match err {
+                    CommandError::AlreadyOpen { case_id, .. } => Some(case_id.clone()),
+                    _ => None,
+                });
+                if let Some(mut rec) = target.and_then(|id| self.store.get(&id).ok().flatten()) {
+                    let mut steps = Vec::new();
+                    rec.record(
+                        &self.config,
+                        now,
+                        &actor,
+                        "command_rejected",
+                        format!("指令被拒绝:{err}"),
+                        serde_json::json!({ "error": err.code(), "message": err.to_string(), "command": command }),
+                        Vec::new(),
+                        &mut steps,
+                    );
+                    commit.cases = vec![rec];
+                    commit.steps = steps;
+                    commit.events.clear();
+                }
+            }
+        }
+        self.commit(commit).await?;
+        Ok(result)
+    }
+
+    fn apply(
+        &self,
+        actor: &Actor,
+        command: &CaseCommand,
+        message_id: &str,
+        now: DateTime<Utc>,
+        commit: &mut Commit,
+    ) -> CommandResult {
+        let store_err = |e: Error| CommandError::Invalid(format!("store: {e}"));
+        match command {
+            CaseCommand::Open {
+                event_id,
+                title,
+                severity,
+                owner_unit_id,
+                detected_at,
+            } => {
+                let index = match event_id {
+                    Some(e) => {
+                        let index = self.store.event(e).map_err(store_err)?.unwrap_or_default();
+                        if let Some(case_id) = &index.case_id {
+                            return Err(CommandError::AlreadyOpen {
+                                event_id: e.clone(),
+                                case_id: case_id.clone(),
+                            });
+                        }
+                        Some(index)
+                    }
+                    None => None,
+                };
+                let last = index.as_ref().and_then(|i| i.last.clone());
+                let input = last
+                    .as_ref()
+                    .map(AssignInput::from_event)
+                    .unwrap_or_default();
+                let assignment = match owner_unit_id {
+                    Some(id) => {
+                        let unit = self
+                            .config
+                            .find_unit(id)
+                            .ok_or_else(|| CommandError::UnknownUnit(id.clone()))?;
+                        Assignment {
+                            owner: unit.to_ref(),
+                            rule: AssignRule::Override,
+                            reason: format!("{}人工立案指定{}", actor.name, unit.name),
+                        }
+                    }
+                    None => assign_owner(&self.config, &input),
+                };
+                let case_id = match event_id {
+                    Some(e) => case_id_for_event(e),
+                    None => case_id_for_message(message_id),
+                };
+                if self.store.get(&case_id).map_err(store_err)?.is_some() {
+                    return Err(CommandError::Invalid(format!("case {case_id} exists")));
+                }
+                let proposed = last.as_ref().and_then(|e| e.severity.level);
+                let opening = Opening {
+                    case_id: case_id.clone(),
+                    event_id: event_id.clone(),
+                    title: title.clone(),
+                    detected_at: detected_at
+                        .or(last.as_ref().map(|e| e.first_detected_at))
+                        .unwrap_or(now),
+                    severity: severity.or(proposed),
+                    severity_confirmed: severity.is_some(),
+                    priorities: last
+                        .as_ref()
+                        .map(|e| e.priorities.clone())
+                        .unwrap_or_default(),
+                    flags: common::wire::DocFlags {
+                        manual: true,
+                        ..last.as_ref().map(|e| e.flags.clone()).unwrap_or_default()
+                    },
+                    heat: last.as_ref().map_or(0.0, |e| e.heat),
+                    open_reason: format!("{}人工立案", actor.name),
+                    assignment,
+                };
+                let (rec, steps) = CaseRecord::open(&self.config, opening, actor.clone(), now);
+                if let (Some(e), Some(mut index)) = (event_id, index) {
+                    index.case_id = Some(case_id);
+                    commit.events.push((e.clone(), index));
+                }
+                commit.cases.push(rec);
+                Ok(steps)
+            }
+            CaseCommand::Merge {
+                case_id,
+                into_case_id,
+            } => {
+                if case_id == into_case_id {
+                    return Err(CommandError::Invalid(
+                        "a case cannot be merged into itself".into(),
+                    ));
+                }
+                let mut from = self
+                    .store
+                    .get(case_id)
+                    .map_err(store_err)?
+                    .ok_or_else(|| CommandError::UnknownCase(case_id.clone()))?;
+                let mut into = self
+                    .store
+                    .get(into_case_id)
+                    .map_err(store_err)?
+                    .ok_or_else(|| CommandError::UnknownCase(into_case_id.clone()))?;
+                // Check the target first so a refused merge changes neither case.
+                if !into.case.state.is_open() {
+                    return Err(CommandError::IllegalTransition {
+                        case_id: into_case_id.clone(),
+                        state: into.case.state.as_str(),
+                        action: "absorb a merged case",
+                    });
+                }
+                let mut steps = from.merge_away(&self.config, actor, into_case_id, now)?;
+                steps.extend(into.absorb(&self.config, actor, &from, now)?);
+                for e in &from.case.event_ids {
+                    let mut index = self.store.event(e).map_err(store_err)?.unwrap_or_default();
+                    index.case_id = Some(into_case_id.clone());
+                    commit.events.push((e.clone(), index));
+                }
+                commit.cases.push(from);
+                commit.cases.push(into);
+                Ok(steps)
+            }
+            other => {
+                let Some(id) = target_case(other) else {
+                    return Err(CommandError::Invalid("command names no case".into()));
+                };
+                let mut rec = self
+                    .store
+                    .get(&id)
+                    .map_err(store_err)?
+                    .ok_or_else(|| CommandError::UnknownCase(id.clone()))?;
+                let steps = rec.apply(&self.config, actor, other, now)?;
+                commit.cases.push(rec);
+                Ok(steps)
+            }
+        }
+    }
+
+    /// Fire every timer due by now; returns when the next one is due.
+    pub async fn fire_due_timers(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let _guard = self.lock.lock().await;
+        let now = self.clock.now();
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut commit = Commit::default();
+        for id in self.store.open_case_ids()? {
+            let Some(mut rec) = self.store.get(&id)? else {
+                continue;
+            };
+            let (steps, at) = rec.fire_timers(&self.config, now);
+            if let Some(at) = at {
+                next = Some(next.map_or(at, |n: DateTime<Utc>| n.min(at)));
+            }
+            if !steps.is_empty() {
+                for s in &steps {
+                    tracing::info!(case_id = %id, kind = %s.event.kind, "deadline timer fired");
+                }
+                commit.steps.extend(steps);
+                commit.cases.push(rec);
+            }
+        }
+        if !commit.cases.is_empty() {
+            self.commit(commit).await?;
+        }
+        Ok(next)
+    }
+}
+
+fn opening_from_event(
+    event: &EventUpdate,
+    case_id: String,
+    reason: String,
+    assignment: Assignment,
+) -> Opening {
+    Opening {
+        case_id,
+        event_id: Some(event.event_id.clone()),
+        title: event.title.clone(),
+        detected_at: event.first_detected_at,
+        severity: event.severity.level,
+        // Only a manually entered item can carry a staff-confirmed severity; the analyzer's
+        // is always a proposal (a Rust `Default` proposal says `proposed: false`, so the flag
+        // alone is not trusted).
+        severity_confirmed: event.flags.manual
+            && !event.severity.proposed
+            && event.severity.level.is_some(),
+        priorities: event.priorities.clone(),
+        flags: event.flags.clone(),
+        heat: event.heat,
+        open_reason: reason,
+        assignment,
+    }
+}
+
+fn target_case(command: &CaseCommand) -> Option<String> {
+    match command {
+        CaseCommand::Open { .. } => None,
+        CaseCommand::Acknowledge { case_id }
+        | CaseCommand::RecordResponse { case_id, .. }
+        | CaseCommand::Dispute { case_id, .. }
+        | CaseCommand::Reassign { case_id, .. }
+        | CaseCommand::ChangeSeverity { case_id, .. }
+        | CaseCommand::SetDisposition { case_id, .. }
+        | CaseCommand::Close { case_id, .. }
+        | CaseCommand::Reopen { case_id, .. }
+        | CaseCommand::Merge { case_id, .. } => Some(case_id.clone()),
+    }
+}
+
+/// The tokio instant at which the injected clock reads `at` (now if already past).
+fn instant_for(clock: &SharedClock, at: DateTime<Utc>) -> tokio::time::Instant {
+    let wait = (at - clock.now()).to_std().unwrap_or(Duration::ZERO);
+    tokio::time::Instant::now() + wait
+}
+
+/// When nothing is scheduled, look again after this long anyway (cheap, and a guard against a
+/// missed wake-up).
+const IDLE_RECHECK: Duration = Duration::from_secs(3600);
+
+/// The deadline loop (mini-redis style): sleep until the earliest timer or until a change.
+async fn timer_loop(tracker: Arc<Tracker>, shutdown: Shutdown) -> Result<(), Error> {
+    loop {
+        let next = tracker.fire_due_timers().await?;
+        let until = match next {
+            Some(at) => instant_for(&tracker.clock, at),
+            None => tokio::time::Instant::now() + IDLE_RECHECK,
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep_until(until) => {}
+            _ = tracker.timers_changed.notified() => {}
+        }
+    }
+}
+
+/// Publish everything queued, in commit order; stops at the first bus error.
+async fn publish_pending(
+    tracker: &Tracker,
+    bus: &dyn common::Bus,
+) -> Result<Result<(), common::BusError>, Error> {
+    loop {
+        let batch = tracker.store.pending_publishes(256)?;
+        if batch.is_empty() {
+            return Ok(Ok(()));
+        }
+        for (key, pending) in batch {
+            if let Err(e) =
+                common::bus::publish(bus, topics::CASE_EVENTS, &pending.key, &pending.envelope)
+                    .await
+            {
+                return Ok(Err(e));
+            }
+            tracker.store.published(&key)?;
+        }
+    }
+}
+
+/// Publish queued case events, retrying with backoff while the bus is down. On shutdown, one
+/// last pass so a clean stop leaves nothing queued.
+async fn publish_loop(
+    tracker: Arc<Tracker>,
+    bus: SharedBus,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let mut failures = 0u32;
+    loop {
+        let wait = match publish_pending(&tracker, bus.as_ref()).await? {
+            Ok(()) => {
+                failures = 0;
+                None
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, attempt = failures, "publishing case event failed");
+                Some(Duration::from_millis(200u64 << failures.min(8)))
+            }
+        };
+        let stop = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tracker.publish_ready.notified(), if wait.is_none() => false,
+            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => false,
+        };
+        if stop {
+            if let Err(e) = publish_pending(&tracker, bus.as_ref()).await? {
+                tracing::warn!(error = %e, "case events left queued at shutdown; published at next start");
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Deliver outbox items that are due; failures are rescheduled with backoff, durably.
+async fn outbox_loop(
+    tracker: Arc<Tracker>,
+    sender: Arc<dyn Deliver>,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let notify = &tracker.config.notify;
+    loop {
+        let now = tracker.clock.now();
+        let mut next: Option<DateTime<Utc>> = None;
+        for mut item in tracker.store.outbox()? {
+            if item.next_attempt_at > now {
+                next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+                continue;
+            }
+            let Some(channel) = notify
+                .channels
+                .iter()
+                .find(|c| c.name == item.channel && c.enabled)
+            else {
+                // The channel was removed from config: keep the item for when it returns.
+                continue;
+            };
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                r = sender.deliver(channel, &item, tracker.clock.now()) => r,
+            };
+            match result {
+                Ok(()) => {
+                    tracker.store.mark_sent(&item, tracker.clock.now())?;
+                    tracing::info!(id = %item.id, channel = %item.channel, "notification sent");
+                }
+                Err(e) => {
+                    item.attempts += 1;
+                    item.last_error = Some(e.to_string());
+                    item.next_attempt_at = tracker.clock.now()
+                        + backoff(
+                            notify.backoff_initial_secs,
+                            notify.backoff_max_secs,
+                            item.attempts,
+                        );
+                    tracing::warn!(id = %item.id, channel = %item.channel, attempt = item.attempts, error = %e, "notification failed, will retry");
+                    next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+                    tracker.store.reschedule(&item)?;
+                }
+            }
+        }
+        let until = match next {
+            Some(at) => instant_for(&tracker.clock, at),
+            None => tokio::time::Instant::now() + IDLE_RECHECK,
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep_until(until) => {}
+            _ = tracker.outbox_ready.notified() => {}
+        }
+    }
+}
+
+/// Refill an empty store from the case-event topic. The rebuild group never acknowledges, so
+/// it always reads from the start and holds back no retention.
+async fn rebuild(tracker: &Tracker, bus: &SharedBus, shutdown: &Shutdown) -> Result<(), Error> {
+    let group = format!("{}-rebuild", topics::groups::RESPOND);
+    if bus.lag(topics::CASE_EVENTS, &group).await? == Some(0) {
+        return Ok(());
+    }
+    let mut sub = bus.subscribe(topics::CASE_EVENTS, &group).await?;
+    let idle = Duration::from_secs_f64(tracker.config.rebuild_idle_secs.max(0.01));
+    let (mut read, mut restored) = (0u64, 0u64);
+    loop {
+        let delivery = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            d = tokio::time::timeout(idle, sub.recv()) => match d {
+                Err(_) => break,
+                Ok(d) => d?,
+            },
+        };
+        read += 1;
+        match Envelope::<crate::store::PublishedCaseEvent>::decode(&delivery.payload) {
+            Ok(env) => {
+                if tracker.store.restore(&env.payload)? {
+                    restored += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(offset = delivery.offset, error = %e, "undecodable case event skipped in rebuild")
+            }
+        }
+    }
+    tracker.store.flush()?;
+    tracing::info!(
+        read,
+        restored,
+        cases = tracker
+            .store
+            .list(&Default::default(), tracker.clock.now())?
+            .len(),
+        "case store rebuilt from case events"
+    );
+    Ok(())
+}
+
+fn handler_error(e: Error) -> HandlerError {
+    if e.is_retryable() {
+        HandlerError::Retryable(e.to_string())
+    } else {
+        HandlerError::Permanent(e.to_string())
+    }
+}
+
+/// Run the stage with an explicit sender (tests pass fakes); [`crate::run`] uses the real one.
+pub async fn run_with(
+    config: Config,
+    ctx: common::StageContext,
+    shutdown: Shutdown,
+    sender: Arc<dyn Deliver>,
+) -> Result<(), Error> {
+    config.validate()?;
+    let dir = ctx.stage_dir("respond")?;
+    let store = CaseStore::open(&dir.join("cases"))?;
+    let tracker = Tracker::new(store, config, ctx.clock.clone());
+    ctx.bus
+        .ensure_topics(&[
+            topics::EVENT_UPDATES,
+            topics::CASE_COMMANDS,
+            topics::CASE_EVENTS,
+        ])
+        .await?;
+    if tracker.store.is_empty() && tracker.config.rebuild_from_case_events {
+        rebuild(&tracker, &ctx.bus, &shutdown).await?;
+    }
+    tracing::info!(
+        open_cases = tracker.store.open_case_ids()?.len(),
+        "respond stage started"
+    );
+
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let (t, bus, sd) = (tracker.clone(), ctx.bus.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            consume::<EventUpdate, _, _>(
+                bus,
+                topics::EVENT_UPDATES,
+                topics::groups::RESPOND,
+                sd,
+                move |env| {
+                    let t = t.clone();
+                    async move { t.handle_event_update(env).await.map_err(handler_error) }
+                },
+            )
+            .await
+            .map_err(Error::from)
+        });
+    }
+    {
+        let (t, bus, sd) = (tracker.clone(), ctx.bus.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            consume::<CaseCommandRequest, _, _>(
+                bus,
+                topics::CASE_COMMANDS,
+                topics::groups::RESPOND,
+                sd,
+                move |env| {
+                    let t = t.clone();
+                    async move {
+                        // A rejected command is recorded on its case; only a command for no case
+                        // at all goes to the dead letters.
+                        match t.handle_command(env).await.map_err(handler_error)? {
+                            Err(CommandError::UnknownCase(id)) => {
+                                Err(HandlerError::Permanent(format!("no case {id}")))
+                            }
+                            _ => Ok(()),
+                        }
+                    }
+                },
+            )
+            .await
+            .map_err(Error::from)
+        });
+    }
+    tasks.spawn(timer_loop(tracker.clone(), shutdown.clone()));
+    tasks.spawn(publish_loop(
+        tracker.clone(),
+        ctx.bus.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(outbox_loop(tracker.clone(), sender, shutdown.clone()));
+
+    // The first task to end (cleanly on shutdown, or with an error) ends the stage.
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        let r = joined
+            .map_err(|e| Error::Task(e.to_string()))
+            .and_then(|r| r);
+        if let Err(e) = r {
+            tracing::error!(error = %e, "respond task failed; stopping the stage");
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+        shutdown.cancel();
+    }
+    tracker.store.flush()?;
+    result
+}
+
+/// Severity from a loose spelling: `major`, `重大`, `II`, `Ⅱ级` ... (compared lowercased, and
+/// the Unicode roman numerals have lowercase forms too)
+pub fn parse_severity(s: &str) -> Option<Severity> {
+    let s = s.trim().trim_end_matches('级').trim();
+    Some(match s.to_lowercase().as_str() {
+        "extremely_major" | "extremelymajor" | "特别重大" | "i" | "ⅰ" => {
+            Severity::ExtremelyMajor
+        }
+        "major" | "重大" | "ii" | "ⅱ" => Severity::Major,
+        "large" | "较大" | "iii" | "ⅲ" => Severity::Large,
+        "general" | "一般" | "iv" | "ⅳ" => Severity::General,
+        _ => return None,
+    })
+}

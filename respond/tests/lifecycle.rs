@@ -1,0 +1,778 @@
+//! The case life cycle through the tracker (no bus): state machine, idempotency, severity
+//! changes, overrides, dispositions, cyberspace-office replies, unit reports, merges, audit.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use common::clock::ManualClock;
+use common::wire::{
+    Actor, CaseCommand, CaseCommandRequest, CaseState, DeadlineKind, Disposition, Envelope,
+    EventUpdate, Jurisdiction, Priority, ResponseKind, Severity, SeverityProposal, Tier,
+};
+use respond::config::{Channel, ChannelKind};
+use respond::tracker::{CommandResult, Tracker};
+use respond::{CaseRecord, CaseStore, CommandError, Config};
+
+fn t0() -> DateTime<Utc> {
+    "2026-05-10T02:00:00Z".parse().unwrap()
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    clock: ManualClock,
+    tracker: Arc<Tracker>,
+    n: u64,
+}
+
+fn catch_all_channel() -> Channel {
+    // Never delivered here (no outbox loop runs); it makes every notice visible in the outbox.
+    Channel {
+        name: "all".into(),
+        kind: ChannelKind::Webhook,
+        enabled: true,
+        recipients: vec!["*".into()],
+        url: Some("http://127.0.0.1:9/".into()),
+        secret: None,
+        smtp_host: None,
+        smtp_port: None,
+        smtp_tls: Default::default(),
+        smtp_user: None,
+        smtp_password: None,
+        from: None,
+        to: vec![],
+    }
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CaseStore::open(dir.path()).unwrap();
+        let clock = ManualClock::new(t0() + Duration::minutes(10));
+        let mut config = Config::default();
+        config.notify.channels.push(catch_all_channel());
+        let tracker = Tracker::new(store, config, Arc::new(clock.clone()));
+        Self {
+            _dir: dir,
+            clock,
+            tracker,
+            n: 0,
+        }
+    }
+
+    async fn event(&mut self, e: EventUpdate) {
+        self.n += 1;
+        let id = format!("ev:{}:{}", e.event_id, self.n);
+        self.event_with_id(&id, e).await;
+    }
+
+    async fn event_with_id(&self, message_id: &str, e: EventUpdate) {
+        let env = Envelope::new(message_id, self.clock.now_utc(), e);
+        self.tracker.handle_event_update(env).await.unwrap();
+    }
+
+    async fn cmd(&mut self, actor: Actor, command: CaseCommand) -> CommandResult {
+        self.n += 1;
+        let id = format!("cmd:{}", self.n);
+        self.cmd_with_id(&id, actor, command).await
+    }
+
+    async fn cmd_with_id(
+        &self,
+        message_id: &str,
+        actor: Actor,
+        command: CaseCommand,
+    ) -> CommandResult {
+        let env = Envelope::new(
+            message_id,
+            self.clock.now_utc(),
+            CaseCommandRequest { actor, command },
+        );
+        self.tracker.handle_command(env).await.unwrap()
+    }
+
+    fn case(&self, event_id: &str) -> CaseRecord {
+        let id = self
+            .tracker
+            .store
+            .case_for_event(event_id)
+            .unwrap()
+            .expect("case for event");
+        self.tracker.store.get(&id).unwrap().unwrap()
+    }
+
+    fn kinds(&self, case_id: &str) -> Vec<String> {
+        self.tracker
+            .store
+            .audit(case_id)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect()
+    }
+
+    fn notices_to(&self, recipient: &str) -> Vec<String> {
+        self.tracker
+            .store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.notice.recipients.iter().any(|r| r == recipient))
+            .map(|o| o.notice.subject)
+            .collect()
+    }
+}
+
+trait NowUtc {
+    fn now_utc(&self) -> DateTime<Utc>;
+}
+impl NowUtc for ManualClock {
+    fn now_utc(&self) -> DateTime<Utc> {
+        common::Clock::now(self)
+    }
+}
+
+fn unit(name: &str, unit_id: &str) -> Actor {
+    Actor {
+        name: name.into(),
+        unit_id: Some(unit_id.into()),
+    }
+}
+
+fn desk() -> Actor {
+    unit("值班员", "propaganda")
+}
+
+fn event(id: &str, county: &str, priorities: Vec<Priority>) -> EventUpdate {
+    EventUpdate {
+        event_id: id.into(),
+        title: format!("{county}某小学食堂饭菜变质引家长不满({id})"),
+        first_detected_at: t0(),
+        last_seen_at: t0(),
+        doc_count: 3,
+        heat: 10.0,
+        priorities,
+        domain: Some("教育".into()),
+        jurisdiction: Jurisdiction::Local {
+            county: county.into(),
+            township: None,
+        },
+        revision: 1,
+        ..Default::default()
+    }
+}
+
+fn ack(case_id: &str) -> CaseCommand {
+    CaseCommand::Acknowledge {
+        case_id: case_id.into(),
+    }
+}
+
+fn reply(case_id: &str, at: DateTime<Utc>) -> CaseCommand {
+    CaseCommand::RecordResponse {
+        case_id: case_id.into(),
+        kind: ResponseKind::Reply,
+        at,
+        evidence_url: Some("https://www.gygov.gov.cn/art/2026/5/10/reply.html".into()),
+        text: "已责令整改".into(),
+    }
+}
+
+#[tokio::test]
+async fn full_life_cycle_with_illegal_transitions_as_clear_errors() {
+    let mut h = Harness::new();
+    h.event(event("e1", "南明区", vec![Priority::Credibility]))
+        .await;
+    let c = h.case("e1");
+    let id = c.case.case_id.clone();
+    assert_eq!(c.case.state, CaseState::Assigned);
+    assert_eq!(c.case.owner.name, "南明区人民政府");
+    assert_eq!(c.case.tier, Tier::Standard);
+    assert_eq!(c.case.deadlines.len(), 1);
+    assert_eq!(c.case.deadlines[0].due_at, t0() + Duration::hours(48));
+    assert_eq!(
+        h.notices_to("nanming"),
+        vec![format!("【舆情交办】{}", c.case.title)]
+    );
+
+    let err = h.cmd(unit("张三", "yunyan"), ack(&id)).await.unwrap_err();
+    assert_eq!(
+        err,
+        CommandError::NotOwner {
+            case_id: id.clone(),
+            actor_unit: "yunyan".into()
+        }
+    );
+
+    h.clock.advance(Duration::hours(1));
+    h.cmd(unit("李四", "nanming"), ack(&id)).await.unwrap();
+    let err = h.cmd(unit("李四", "nanming"), ack(&id)).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("case {id} is acknowledged: cannot acknowledge")
+    );
+
+    let err = h
+        .cmd(
+            unit("李四", "nanming"),
+            CaseCommand::RecordResponse {
+                case_id: id.clone(),
+                kind: ResponseKind::Reply,
+                at: h.clock.now_utc(),
+                evidence_url: Some("ftp://x".into()),
+                text: String::new(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("evidence url must be http(s)"),
+        "{err}"
+    );
+
+    h.clock.advance(Duration::hours(5));
+    let at = h.clock.now_utc() - Duration::minutes(30);
+    h.cmd(unit("李四", "nanming"), reply(&id, at))
+        .await
+        .unwrap();
+    let c = h.case("e1");
+    assert_eq!(c.case.state, CaseState::Responded);
+    assert_eq!(c.case.deadlines[0].met_at, Some(at));
+    assert!(!c.case.deadlines[0].breached);
+    // The continued-release chain starts at the first response.
+    assert_eq!(c.case.deadlines[1].kind, DeadlineKind::ContinuedRelease);
+    assert_eq!(c.case.deadlines[1].due_at, at + Duration::hours(24));
+
+    let err = h
+        .cmd(
+            unit("李四", "nanming"),
+            CaseCommand::Dispute {
+                case_id: id.clone(),
+                reason: "不归我们管".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CommandError::IllegalTransition {
+            action: "dispute",
+            ..
+        }
+    ));
+
+    let err = h
+        .cmd(
+            desk(),
+            CaseCommand::Close {
+                case_id: id.clone(),
+                reason: " ".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "invalid command: a reason is required");
+    h.cmd(
+        desk(),
+        CaseCommand::Close {
+            case_id: id.clone(),
+            reason: "已回应,舆情平息".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.case("e1").case.state, CaseState::Closed);
+    assert!(h.tracker.store.open_case_ids().unwrap().is_empty());
+    let err = h.cmd(unit("李四", "nanming"), ack(&id)).await.unwrap_err();
+    assert!(matches!(
+        err,
+        CommandError::IllegalTransition {
+            state: "closed",
+            ..
+        }
+    ));
+
+    h.cmd(
+        desk(),
+        CaseCommand::Reopen {
+            case_id: id.clone(),
+            reason: "家长再次集中反映".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let c = h.case("e1");
+    assert_eq!(c.case.state, CaseState::Reopened);
+    let err = h
+        .cmd(
+            desk(),
+            CaseCommand::Reopen {
+                case_id: id.clone(),
+                reason: "x".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CommandError::IllegalTransition {
+            state: "reopened",
+            ..
+        }
+    ));
+
+    assert_eq!(
+        h.kinds(&id),
+        [
+            "opened",
+            "assigned",
+            "command_rejected",
+            "acknowledged",
+            "command_rejected",
+            "command_rejected",
+            "response_recorded",
+            "command_rejected",
+            "command_rejected",
+            "closed",
+            "command_rejected",
+            "reopened",
+            "command_rejected",
+        ]
+    );
+    let full = h.tracker.store.get_with_audit(&id).unwrap().unwrap();
+    assert_eq!(full.tampering, None);
+    assert_eq!(full.metrics.to_acknowledgement_secs, Some(70 * 60));
+    assert_eq!(
+        full.metrics.to_first_response_secs,
+        Some((6 * 60 + 10 - 30) * 60)
+    );
+    assert_eq!(full.metrics.to_first_authoritative_release_secs, None);
+}
+
+#[tokio::test]
+async fn redelivered_messages_never_open_a_second_case_or_apply_twice() {
+    let h = Harness::new();
+    let e = event("e2", "花溪区", vec![Priority::Emergency]);
+    h.event_with_id("m-1", e.clone()).await;
+    h.event_with_id("m-1", e.clone()).await;
+    let mut later = e.clone();
+    later.revision = 2;
+    later.heat = 50.0;
+    h.event_with_id("m-2", later).await;
+    // An older revision arriving late changes nothing.
+    h.event_with_id("m-0", e.clone()).await;
+    assert_eq!(
+        h.tracker
+            .store
+            .list(&Default::default(), h.clock.now_utc())
+            .unwrap()
+            .len(),
+        1
+    );
+    let id = h.case("e2").case.case_id;
+    assert_eq!(h.case("e2").heat, 50.0);
+
+    h.cmd_with_id("c-1", unit("王五", "huaxi"), ack(&id))
+        .await
+        .unwrap();
+    // The same command redelivered is recognised, not rejected as an illegal transition.
+    h.cmd_with_id("c-1", unit("王五", "huaxi"), ack(&id))
+        .await
+        .unwrap();
+    assert_eq!(h.kinds(&id), ["opened", "assigned", "acknowledged"]);
+}
+
+#[tokio::test]
+async fn a_rising_severity_replans_deadlines_and_staff_confirmation_wins() {
+    let mut h = Harness::new();
+    let mut e = event("e3", "开阳县", vec![Priority::Emergency]);
+    e.domain = Some("安全生产".into());
+    e.severity = SeverityProposal {
+        level: Some(Severity::Large),
+        deaths: Some(3),
+        ..Default::default()
+    };
+    h.event(e.clone()).await;
+    let c = h.case("e3");
+    assert_eq!(c.case.tier, Tier::Standard);
+
+    // The death toll rises past the 重大 threshold.
+    h.clock.advance(Duration::hours(2));
+    e.revision = 2;
+    e.severity.level = Some(Severity::Major);
+    e.severity.deaths = Some(11);
+    h.event(e.clone()).await;
+    let c = h.case("e3");
+    assert_eq!(c.case.tier, Tier::MajorEmergency);
+    assert_eq!(c.case.severity, Some(Severity::Major));
+    let due: Vec<_> = c
+        .case
+        .deadlines
+        .iter()
+        .map(|d| (d.kind, d.due_at))
+        .collect();
+    assert_eq!(
+        due,
+        [
+            (DeadlineKind::AuthoritativeInfo, t0() + Duration::hours(5)),
+            (DeadlineKind::PressConference, t0() + Duration::hours(24)),
+        ]
+    );
+    let trail = h.tracker.store.audit(&c.case.case_id).unwrap();
+    let change = trail.iter().find(|r| r.kind == "severity_changed").unwrap();
+    assert_eq!(change.data["from"], "large");
+    assert_eq!(change.data["tier_to"], "major_emergency");
+    assert!(
+        h.notices_to("kaiyang")
+            .iter()
+            .any(|s| s.starts_with("【时限调整】"))
+    );
+    for desk in [
+        "propaganda",
+        "emergency_office",
+        "cyberspace",
+        "news_office",
+    ] {
+        assert_eq!(
+            h.notices_to(desk),
+            [format!("【重大舆情】{}", c.case.title)],
+            "{desk}"
+        );
+    }
+
+    // Staff downgrade after checking (研判), and a later proposal does not override them.
+    let id = c.case.case_id.clone();
+    h.cmd(
+        desk(),
+        CaseCommand::ChangeSeverity {
+            case_id: id.clone(),
+            severity: Severity::Large,
+            reason: "核实死亡2人".into(),
+        },
+    )
+    .await
+    .unwrap();
+    e.revision = 3;
+    h.event(e.clone()).await;
+    let c = h.case("e3");
+    assert_eq!(c.case.tier, Tier::Standard);
+    assert!(c.case.severity_confirmed);
+    assert_eq!(c.case.deadlines[0].due_at, t0() + Duration::hours(48));
+    let err = h
+        .cmd(
+            desk(),
+            CaseCommand::ChangeSeverity {
+                case_id: id.clone(),
+                severity: Severity::Large,
+                reason: "again".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already 较大"), "{err}");
+}
+
+#[tokio::test]
+async fn override_and_dispute_are_audited() {
+    let mut h = Harness::new();
+    h.event(event(
+        "e4",
+        "云岩区",
+        vec![Priority::PublicInterest, Priority::Credibility],
+    ))
+    .await;
+    let id = h.case("e4").case.case_id;
+    h.cmd(
+        unit("赵六", "yunyan"),
+        CaseCommand::Dispute {
+            case_id: id.clone(),
+            reason: "学校由市教育局直管".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.case("e4").case.state, CaseState::Disputed);
+    assert!(
+        h.notices_to("general_office")
+            .iter()
+            .any(|s| s.starts_with("【交办异议】"))
+    );
+
+    let err = h
+        .cmd(
+            desk(),
+            CaseCommand::Reassign {
+                case_id: id.clone(),
+                owner_unit_id: "nobody".into(),
+                reason: "x".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, CommandError::UnknownUnit("nobody".into()));
+    h.cmd(
+        desk(),
+        CaseCommand::Reassign {
+            case_id: id.clone(),
+            owner_unit_id: "市教育局".into(),
+            reason: "市属学校".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let c = h.case("e4");
+    assert_eq!(c.case.state, CaseState::Reassigned);
+    assert_eq!(c.case.owner.id, "education");
+    assert!(c.case.owner_reason.contains("人工改派:市属学校"));
+    // Deadlines still count from first detection.
+    assert_eq!(c.case.deadlines[0].due_at, t0() + Duration::hours(48));
+    let trail = h.tracker.store.audit(&id).unwrap();
+    let r = trail.iter().find(|r| r.kind == "reassigned").unwrap();
+    assert_eq!(r.actor, desk());
+    assert_eq!(r.data["from"]["id"], "yunyan");
+    assert_eq!(r.data["to"]["id"], "education");
+    assert!(
+        h.notices_to("education")
+            .iter()
+            .any(|s| s.starts_with("【舆情交办】"))
+    );
+
+    // The new owner disputes too; the desk keeps it there.
+    h.cmd(
+        unit("钱七", "education"),
+        CaseCommand::Dispute {
+            case_id: id.clone(),
+            reason: "属区管".into(),
+        },
+    )
+    .await
+    .unwrap();
+    h.cmd(
+        desk(),
+        CaseCommand::Reassign {
+            case_id: id.clone(),
+            owner_unit_id: "education".into(),
+            reason: "维持".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.case("e4").case.state, CaseState::Assigned);
+    assert_eq!(h.kinds(&id).last().unwrap(), "dispute_rejected");
+}
+
+#[tokio::test]
+async fn false_information_gets_a_referral_to_police_and_regulator() {
+    let mut h = Harness::new();
+    h.event(event("e5", "观山湖区", vec![Priority::FalseInfo]))
+        .await;
+    let id = h.case("e5").case.case_id;
+    h.cmd(
+        desk(),
+        CaseCommand::SetDisposition {
+            case_id: id.clone(),
+            disposition: Disposition::FalseInformation,
+        },
+    )
+    .await
+    .unwrap();
+    let c = h.case("e5");
+    assert_eq!(c.case.disposition, Some(Disposition::FalseInformation));
+    assert!(
+        c.publish_required
+            .as_deref()
+            .unwrap()
+            .contains("移交公安机关、网络监管部门")
+    );
+    let referral = c.referral.clone().unwrap();
+    let to: Vec<_> = referral.to.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(to, ["市公安局", "市网信办"]);
+    assert!(
+        h.notices_to("public_security")
+            .iter()
+            .any(|s| s.starts_with("【线索移交】"))
+    );
+    h.cmd(
+        unit("孙八", "guanshanhu"),
+        CaseCommand::RecordResponse {
+            case_id: id.clone(),
+            kind: ResponseKind::Referral,
+            at: h.clock.now_utc(),
+            evidence_url: None,
+            text: "线索已移交市公安局网安支队".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let c = h.case("e5");
+    assert!(c.referral.unwrap().handed_over_at.is_some());
+    // A referral alone is not the public response the 48 h deadline wants.
+    assert_eq!(c.case.state, CaseState::Responding);
+    assert_eq!(c.case.deadlines[0].met_at, None);
+}
+
+#[tokio::test]
+async fn cyberspace_office_notifications_get_a_tracked_reply() {
+    let mut h = Harness::new();
+    let mut e = event("e6", "白云区", vec![]);
+    e.flags.notified_by_cyberspace_office = true;
+    h.event(e).await;
+    let c = h.case("e6");
+    assert_eq!(c.open_reason, "网信部门通报");
+    assert_eq!(c.cyberspace_reply_at, None);
+    assert_eq!(h.notices_to("cyberspace").len(), 1);
+    let at = h.clock.now_utc();
+    h.cmd(unit("周九", "baiyun"), reply(&c.case.case_id, at))
+        .await
+        .unwrap();
+    assert_eq!(h.case("e6").cyberspace_reply_at, Some(at));
+    let to_cyber = h.notices_to("cyberspace");
+    assert_eq!(to_cyber.len(), 2, "{to_cyber:?}");
+
+    // An event that becomes notified later starts the tracking on its open case.
+    let mut e = event("e6b", "白云区", vec![Priority::Credibility]);
+    h.event(e.clone()).await;
+    e.revision = 2;
+    e.flags.notified_by_cyberspace_office = true;
+    h.event(e).await;
+    let c = h.case("e6b");
+    assert!(c.case.flags.notified_by_cyberspace_office);
+    assert_eq!(
+        h.kinds(&c.case.case_id).last().unwrap(),
+        "cyberspace_notified"
+    );
+}
+
+#[tokio::test]
+async fn a_unit_report_notifies_propaganda_and_cyberspace_desks() {
+    let mut h = Harness::new();
+    let mut e = event("e7", "息烽县", vec![]);
+    e.title = "息烽县某化工厂发生爆燃".into();
+    e.flags.reported_by_unit = Some("息烽县人民政府".into());
+    h.event(e).await;
+    let c = h.case("e7");
+    assert_eq!(c.case.owner.id, "xifeng");
+    let subject = "【突发事件上报】息烽县某化工厂发生爆燃".to_string();
+    assert!(h.notices_to("propaganda").contains(&subject));
+    assert!(h.notices_to("cyberspace").contains(&subject));
+}
+
+#[tokio::test]
+async fn merged_cases_become_one() {
+    let mut h = Harness::new();
+    h.event(event("e8", "修文县", vec![Priority::Emergency]))
+        .await;
+    let mut b = event("e9", "修文县", vec![Priority::Moral]);
+    b.first_detected_at = t0() - Duration::hours(3);
+    h.event(b.clone()).await;
+    let a_id = h.case("e8").case.case_id;
+    let b_id = h.case("e9").case.case_id;
+    h.cmd(
+        desk(),
+        CaseCommand::Merge {
+            case_id: b_id.clone(),
+            into_case_id: a_id.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let a = h.case("e8");
+    assert_eq!(a.case.event_ids, ["e8", "e9"]);
+    // The clock now runs from the earlier detection.
+    assert_eq!(a.case.detected_at, t0() - Duration::hours(3));
+    assert!(a.case.priorities.contains(&Priority::Moral));
+    let gone = h.tracker.store.get(&b_id).unwrap().unwrap();
+    assert_eq!(gone.case.state, CaseState::Closed);
+    assert_eq!(gone.merged_into.as_deref(), Some(a_id.as_str()));
+    // Updates of the merged event land on the surviving case.
+    assert_eq!(h.case("e9").case.case_id, a_id);
+    let err = h
+        .cmd(
+            desk(),
+            CaseCommand::Reopen {
+                case_id: b_id.clone(),
+                reason: "x".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("merged into"), "{err}");
+    let err = h
+        .cmd(
+            desk(),
+            CaseCommand::Merge {
+                case_id: a_id.clone(),
+                into_case_id: b_id,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CommandError::IllegalTransition { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn staff_open_cases_by_hand_once_per_event() {
+    let mut h = Harness::new();
+    // Below every rule: no case yet, but the event is remembered.
+    let mut quiet = event("e10", "乌当区", vec![]);
+    quiet.heat = 1.0;
+    h.event(quiet).await;
+    assert_eq!(h.tracker.store.case_for_event("e10").unwrap(), None);
+    let open = CaseCommand::Open {
+        event_id: Some("e10".into()),
+        title: "乌当区某小区停水三天".into(),
+        severity: None,
+        owner_unit_id: None,
+        detected_at: None,
+    };
+    h.cmd(desk(), open.clone()).await.unwrap();
+    let c = h.case("e10");
+    assert_eq!(c.case.owner.id, "wudang");
+    assert_eq!(c.case.detected_at, t0());
+    assert!(c.case.flags.manual);
+    let err = h.cmd(desk(), open).await.unwrap_err();
+    assert!(matches!(err, CommandError::AlreadyOpen { .. }));
+    assert_eq!(h.kinds(&c.case.case_id).last().unwrap(), "command_rejected");
+
+    // Without an event, with the owner named (an audited override).
+    let steps = h
+        .cmd(
+            desk(),
+            CaseCommand::Open {
+                event_id: None,
+                title: "群众来电反映某景区乱收费".into(),
+                severity: Some(Severity::General),
+                owner_unit_id: Some("tourism".into()),
+                detected_at: Some(t0()),
+            },
+        )
+        .await
+        .unwrap();
+    let case = &steps.last().unwrap().event.case;
+    assert_eq!(case.owner.name, "市旅游产业发展委");
+    assert!(case.severity_confirmed);
+    assert!(case.owner_reason.contains("人工立案指定"));
+}
+
+#[tokio::test]
+async fn tampering_with_a_stored_audit_record_is_detected() {
+    let mut h = Harness::new();
+    h.event(event("e11", "南明区", vec![Priority::Credibility]))
+        .await;
+    let id = h.case("e11").case.case_id;
+    h.cmd(unit("李四", "nanming"), ack(&id)).await.unwrap();
+    assert_eq!(h.tracker.store.verify(&id).unwrap(), Ok(()));
+    let mut trail = h.tracker.store.audit(&id).unwrap();
+    // Someone with database access backdates the acknowledgement.
+    trail[2].at -= Duration::hours(1);
+    h.tracker.store.overwrite_audit_record(&trail[2]).unwrap();
+    let err = h.tracker.store.verify(&id).unwrap().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("audit record 3 of case {id} was altered (hash mismatch)")
+    );
+    let full = h.tracker.store.get_with_audit(&id).unwrap().unwrap();
+    assert!(full.tampering.unwrap().contains("altered"));
+}

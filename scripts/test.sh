@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need (Rust components,
+# Chromium for the browser tests, docker-compose to validate the compose file), starts a genuine
+# Apache Kafka broker on 127.0.0.1 (unless KAFKA_BOOTSTRAP names a running one), then runs
+# fmt, clippy and every test. The broker is stopped when the script ends, however it ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Build artefacts live outside the checkout so fresh clones (CI) reuse them.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/yuqing/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+say "system packages"
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v java >/dev/null || missing+=(default-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+say "docker-compose.yml is valid"
+docker-compose -f docker-compose.yml config -q
+
+say "formatting"
+cargo fmt --all -- --check
+
+say "Apache Kafka"
+started_kafka=0
+if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
+  trap 'scripts/kafka.sh stop' EXIT
+  KAFKA_BOOTSTRAP=$(scripts/kafka.sh start | sed -n 's/^KAFKA_BOOTSTRAP=//p')
+  started_kafka=1
+fi
+export KAFKA_BOOTSTRAP
+echo "tests use the Kafka broker at $KAFKA_BOOTSTRAP (started here: $started_kafka)"
+
+say "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "tests"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/yuqing-test.log"
+status=${PIPESTATUS[0]}
+grep -E '^test result:' "${TMPDIR:-/tmp}/yuqing-test.log" | awk '
+  { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i; if ($(i+1) ~ /^ignored;/) s += $i } }
+  END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, s }'
+exit "$status"
