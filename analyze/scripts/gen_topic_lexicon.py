@@ -16,7 +16,7 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "data", "lexicon", "domain_topics.tsv")
-MIN_WEIGHT = 0.5
+MIN_WEIGHT = 0.3
 
 TOPIC_DOMAIN = {
     2: "金融", 3: "食品药品", 4: "金融", 5: "医疗卫生", 7: "住房", 9: "国际", 10: "金融",

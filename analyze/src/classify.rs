@@ -20,6 +20,10 @@ const EMOTICONS_TSV: &str = include_str!("../data/lexicon/emoticons.tsv");
 const INTENSIFIERS_TSV: &str = include_str!("../data/lexicon/intensifiers.tsv");
 const NEGATORS_TXT: &str = include_str!("../data/lexicon/negators.txt");
 const RUMOR_TSV: &str = include_str!("../data/lexicon/rumor.tsv");
+const INCIDENT_TSV: &str = include_str!("../data/lexicon/incident.tsv");
+const SENTIMENT_NB_TSV: &str = include_str!("../data/lexicon/sentiment_nb.tsv");
+/// Weight of the naive-Bayes log-odds (trained on reviews) against the polarity lexicon.
+const NB_WEIGHT: f32 = 0.3;
 
 /// Domains whose department owns an incident of that kind.
 const INCIDENT_DOMAINS: &[&str] = &[
@@ -32,6 +36,9 @@ const INCIDENT_DOMAINS: &[&str] = &[
     "公安",
     "水务",
 ];
+
+/// Domains that no city department owns (entertainment, games): see `domain`.
+const NO_DEPARTMENT_DOMAINS: &[&str] = &["娱乐", "游戏"];
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
@@ -47,9 +54,11 @@ pub enum LexId {
     Intensifier = 4,
     Negator = 5,
     Rumor = 6,
+    Incident = 7,
+    SentimentNb = 8,
 }
 
-const LEXICONS: usize = 7;
+const LEXICONS: usize = 9;
 
 /// What a dictionary word is: a lexicon pattern or a place surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +108,13 @@ pub struct Classifiers {
     intensifiers: Lexicon,
     negators: Lexicon,
     rumor: Lexicon,
+    incident: Lexicon,
+    sentiment_nb: Lexicon,
+    /// All domain names, and where each lexicon's classes sit among them.
+    domains: Vec<String>,
+    domain_of_lex: Vec<usize>,
+    domain_of_topic: Vec<usize>,
+    incident_domain: Vec<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -147,7 +163,32 @@ impl Classifiers {
                     .collect(),
             ),
             rumor: Lexicon::from_tsv("rumor", RUMOR_TSV)?,
-        })
+            incident: Lexicon::from_tsv("incident", INCIDENT_TSV)?,
+            sentiment_nb: Lexicon::from_tsv("sentiment_nb", SENTIMENT_NB_TSV)?,
+            domains: Vec::new(),
+            domain_of_lex: Vec::new(),
+            domain_of_topic: Vec::new(),
+            incident_domain: Vec::new(),
+        }
+        .index_domains())
+    }
+
+    fn index_domains(mut self) -> Self {
+        let mut domains: Vec<String> = self.domain.classes().to_vec();
+        for c in self.domain_topics.classes() {
+            if !domains.contains(c) {
+                domains.push(c.clone());
+            }
+        }
+        let position = |c: &String| domains.iter().position(|d| d == c).unwrap_or(0);
+        self.domain_of_lex = self.domain.classes().iter().map(position).collect();
+        self.domain_of_topic = self.domain_topics.classes().iter().map(position).collect();
+        self.incident_domain = domains
+            .iter()
+            .map(|d| INCIDENT_DOMAINS.contains(&d.as_str()))
+            .collect();
+        self.domains = domains;
+        self
     }
 
     /// Every lexicon word with what it is, for the shared token dictionary.
@@ -160,6 +201,8 @@ impl Classifiers {
             (LexId::Intensifier, &self.intensifiers),
             (LexId::Negator, &self.negators),
             (LexId::Rumor, &self.rumor),
+            (LexId::Incident, &self.incident),
+            (LexId::SentimentNb, &self.sentiment_nb),
         ];
         let mut out = Vec::new();
         for (id, lex) in lexicons {
@@ -180,14 +223,14 @@ impl Classifiers {
             x += 3.0;
         }
         let probability = sigmoid((x - 4.0) / 1.5);
-        let mut evidence: Vec<String> = s
+        let mut evidence: Vec<&str> = s
             .evidence
             .iter()
             .filter(|(_, _, w)| *w > 1.0)
-            .map(|(_, w, _)| w.clone())
+            .map(|(_, p, _)| self.emergency.word(*p))
             .collect();
         evidence.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
-        evidence.truncate(8);
+        let evidence = evidence.into_iter().take(8).map(str::to_string).collect();
         EmergencyResult {
             probability,
             evidence,
@@ -203,33 +246,71 @@ impl Classifiers {
     pub fn domain(&self, hits: &Hits, min_score: f32, incident: bool) -> DomainResult {
         let lex = self.domain.score(hits.patterns(LexId::Domain));
         let topics = self.domain_topics.score(hits.patterns(LexId::Topics));
-        let mut by_domain: BTreeMap<&str, f32> = BTreeMap::new();
-        for (i, name) in self.domain.classes().iter().enumerate() {
-            *by_domain.entry(name).or_default() += lex.get(i);
+        let mut by_domain = vec![0.0f32; self.domains.len()];
+        for (i, &d) in self.domain_of_lex.iter().enumerate() {
+            by_domain[d] += lex.get(i);
         }
-        for (i, name) in self.domain_topics.classes().iter().enumerate() {
-            *by_domain.entry(name).or_default() += TOPIC_WEIGHT * topics.get(i);
+        for (i, &d) in self.domain_of_topic.iter().enumerate() {
+            by_domain[d] += TOPIC_WEIGHT * topics.get(i);
         }
         if incident {
-            for (d, v) in by_domain.iter_mut() {
-                if INCIDENT_DOMAINS.contains(d) {
+            // The most named incident kind decides; without one, incident domains count double.
+            let kinds = self.incident.score(hits.patterns(LexId::Incident));
+            let top = kinds
+                .by_class
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .filter(|(_, v)| **v >= 3.0);
+            if let Some((i, v)) = top {
+                let d = self.incident.classes()[i].clone();
+                let evidence = kinds
+                    .words_of(&self.incident, i)
+                    .into_iter()
+                    .take(6)
+                    .collect();
+                return DomainResult {
+                    domain: Some(d),
+                    score: *v,
+                    evidence,
+                };
+            }
+            for (v, &is_incident) in by_domain.iter_mut().zip(&self.incident_domain) {
+                if is_incident {
                     *v *= 2.0;
                 }
             }
         }
-        let best = by_domain
+        let mut best = by_domain
             .iter()
-            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(d, v)| (*d, *v));
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(&a.0)))
+            .map(|(i, v)| (self.domains[i].as_str(), *v));
+        // Entertainment and games are nobody's department: when their evidence comes close to
+        // the best department's, routing the item to that department would be a false alarm.
+        if let Some((d, v)) = best {
+            if !NO_DEPARTMENT_DOMAINS.contains(&d) {
+                let rival = by_domain
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| NO_DEPARTMENT_DOMAINS.contains(&self.domains[*i].as_str()))
+                    .max_by(|a, b| a.1.total_cmp(b.1));
+                if let Some((i, rv)) = rival {
+                    if *rv >= 0.75 * v && *rv >= min_score {
+                        best = Some((self.domains[i].as_str(), *rv));
+                    }
+                }
+            }
+        }
         match best {
             Some((d, score)) if score >= min_score => {
                 let mut evidence: Vec<String> = self
                     .domain
                     .class_index(d)
-                    .map(|i| lex.words_of(i))
+                    .map(|i| lex.words_of(&self.domain, i))
                     .unwrap_or_default();
                 if let Some(i) = self.domain_topics.class_index(d) {
-                    evidence.extend(topics.words_of(i));
+                    evidence.extend(topics.words_of(&self.domain_topics, i));
                 }
                 evidence.dedup();
                 evidence.truncate(6);
@@ -275,15 +356,31 @@ impl Classifiers {
                 }
             }
         }
+        // The review-trained naive Bayes adds everyday evaluative words the lexicon lacks.
+        let nb = self
+            .sentiment_nb
+            .score(hits.patterns(LexId::SentimentNb))
+            .get(0);
+        if nb.abs() >= 0.8 {
+            found = true;
+        }
+        total -= NB_WEIGHT * nb;
         SentimentResult {
             negative: sigmoid(-total / 2.0),
             has_evidence: found,
         }
     }
 
-    /// Rumour signals: spreading calls, sensational wording, hearsay; official sourcing lowers
-    /// the score. `source_credibility` in [0, 1] (1 = authoritative outlet).
-    pub fn rumor(&self, hits: &Hits, text: &str, source_credibility: f32) -> RumorResult {
+    /// Rumour signals: spreading calls, sensational and danger wording, hearsay, exclamations;
+    /// sourcing, links, refutations and personal musings lower the score.
+    /// `source_credibility` in [0, 1] (1 = authoritative outlet).
+    pub fn rumor(
+        &self,
+        hits: &Hits,
+        text: &str,
+        has_url: bool,
+        source_credibility: f32,
+    ) -> RumorResult {
         let s = self.rumor.score(hits.patterns(LexId::Rumor));
         let class = |name: &str| {
             self.rumor
@@ -296,19 +393,28 @@ impl Classifiers {
         let hearsay = class("hearsay");
         let refuted = class("refuted");
         let credible = class("credible");
+        let personal = class("personal");
         let exclaims = text.matches('!').count() as f32;
-        let x = spread + sensational + hearsay + 0.5 * exclaims.min(4.0)
-            - credible
+        // A headline in 【】 followed by a story is how claims are packaged for reposting.
+        let headline = if text.starts_with('【') || text.contains("】") {
+            0.5
+        } else {
+            0.0
+        };
+        let x = spread + 0.8 * sensational.min(8.0) + hearsay + 0.7 * exclaims.min(5.0) + headline
+            - 0.8 * credible
             - 1.5 * refuted
+            - 0.6 * personal.min(6.0)
+            - if has_url { 1.5 } else { 0.0 }
             - 3.0 * source_credibility
-            - 2.0;
-        let mut evidence: Vec<String> = s
+            - 1.0;
+        let evidence: Vec<String> = s
             .evidence
             .iter()
             .filter(|(_, _, w)| *w >= 1.5)
-            .map(|(_, w, _)| w.clone())
+            .take(8)
+            .map(|(_, p, _)| self.rumor.word(*p).to_string())
             .collect();
-        evidence.truncate(8);
         RumorResult {
             score: sigmoid(x / 1.5),
             refutes: refuted >= 2.5,
@@ -393,10 +499,10 @@ mod tests {
     fn rumor_signals() {
         let f = fixture();
         let text = normalize("紧急扩散!!!据内部消息，明天自来水有毒，千万不要喝，转给家人").text;
-        let r = f.c.rumor(&hits(&f, &text), &text, 0.0);
+        let r = f.c.rumor(&hits(&f, &text), &text, false, 0.0);
         assert!(r.score > 0.8, "{r:?}");
         let text = normalize("警方通报：网传“自来水有毒”系谣言，请勿传播").text;
-        let r = f.c.rumor(&hits(&f, &text), &text, 0.8);
+        let r = f.c.rumor(&hits(&f, &text), &text, false, 0.8);
         assert!(r.score < 0.5 && r.refutes, "{r:?}");
     }
 }

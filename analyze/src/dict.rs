@@ -104,6 +104,7 @@ impl<V> TokenDict<V> {
         let mut i = 0;
         while i < n {
             let Some(&(single, maxk)) = self.first.get(seg.token(i)) else {
+                self.find_inside(seg, i, &mut out);
                 i += 1;
                 continue;
             };
@@ -125,16 +126,58 @@ impl<V> TokenDict<V> {
             if matched {
                 continue;
             }
-            if let Some(v) = single {
-                out.push(Found {
+            match single {
+                Some(v) => out.push(Found {
                     value: v,
                     tokens: (i as u32, (i + 1) as u32),
                     bytes: (seg.start(i) as u32, seg.end(i) as u32),
-                });
+                }),
+                None => self.find_inside(seg, i, &mut out),
             }
             i += 1;
         }
         out
+    }
+
+    /// A compound token the dictionary does not know (避暑胜地, 集体食物中毒): its longest known
+    /// prefix and suffix (2 to 4 characters) count as words of it, so compounds do not hide their
+    /// parts.
+    fn find_inside(&self, seg: &Segmented, i: usize, out: &mut Vec<Found>) {
+        let token = seg.token(i);
+        // Only Chinese compounds (three or more characters, no ASCII) are worth probing; CJK
+        // characters are three bytes each.
+        if token.len() < 9 || token.bytes().any(|b| b.is_ascii()) {
+            return;
+        }
+        let chars = token.len() / 3;
+        let known = |s: &str| self.first.get(s).and_then(|e| e.0);
+        let (base, end) = (seg.start(i) as u32, seg.end(i) as u32);
+        let mut prefix_end = 0;
+        for n in (2..=4.min(chars - 1)).rev() {
+            if let Some(v) = token.get(..n * 3).and_then(known) {
+                out.push(Found {
+                    value: v,
+                    tokens: (i as u32, (i + 1) as u32),
+                    bytes: (base, base + (n * 3) as u32),
+                });
+                prefix_end = n * 3;
+                break;
+            }
+        }
+        for n in (2..=4.min(chars - 1)).rev() {
+            let start = token.len() - n * 3;
+            if start < prefix_end {
+                continue;
+            }
+            if let Some(v) = token.get(start..).and_then(known) {
+                out.push(Found {
+                    value: v,
+                    tokens: (i as u32, (i + 1) as u32),
+                    bytes: (base + start as u32, end),
+                });
+                break;
+            }
+        }
     }
 }
 
@@ -157,5 +200,6 @@ mod tests {
         check(&["食物中毒", "中毒"], "学生食物中毒后送医", "食物中毒");
         check(&["花果园小区"], "花果园小区发生火灾", "花果园小区");
         check(&["ktv"], "ＫＴＶ起火", "ktv");
+        check(&["避暑", "胜地"], "避暑胜地", "避暑/胜地");
     }
 }

@@ -19,8 +19,8 @@ pub struct Lexicon {
 #[derive(Debug, Clone, Default)]
 pub struct Scores {
     pub by_class: Vec<f32>,
-    /// (class, word, weight) of every distinct word found.
-    pub evidence: Vec<(usize, String, f32)>,
+    /// (class, pattern, weight) of every distinct word found.
+    pub evidence: Vec<(usize, usize, f32)>,
 }
 
 impl Scores {
@@ -28,14 +28,17 @@ impl Scores {
         self.by_class.get(class).copied().unwrap_or(0.0)
     }
 
-    pub fn words_of(&self, class: usize) -> Vec<String> {
-        let mut ev: Vec<&(usize, String, f32)> = self
+    /// The words behind `class`, strongest first.
+    pub fn words_of(&self, lexicon: &Lexicon, class: usize) -> Vec<String> {
+        let mut ev: Vec<&(usize, usize, f32)> = self
             .evidence
             .iter()
             .filter(|(c, _, _)| *c == class)
             .collect();
         ev.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
-        ev.into_iter().map(|(_, w, _)| w.clone()).collect()
+        ev.into_iter()
+            .map(|(_, p, _)| lexicon.word(*p).to_string())
+            .collect()
     }
 }
 
@@ -132,27 +135,25 @@ impl Lexicon {
 
     /// Sum of weights per class over the given pattern occurrences (in text order).
     pub fn score(&self, patterns: impl IntoIterator<Item = usize>) -> Scores {
+        let mut patterns = patterns.into_iter().peekable();
+        if patterns.peek().is_none() {
+            // `Scores::get` reads a missing class as 0: nothing to allocate.
+            return Scores::default();
+        }
         let mut by_class = vec![0.0f32; self.classes.len()];
-        let mut counts: FxHashMap<usize, u32> = FxHashMap::default();
-        let mut order: Vec<usize> = Vec::new();
-        for p in patterns {
-            let n = counts.entry(p).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                order.push(p);
-            }
-            if *n > 3 {
-                continue;
-            }
-            let factor = 1.0 / *n as f32;
+        let mut found: Vec<usize> = patterns.collect();
+        found.sort_unstable();
+        let mut evidence = Vec::with_capacity(found.len());
+        let mut k = 0;
+        while k < found.len() {
+            let p = found[k];
+            let n = found[k..].iter().take_while(|&&q| q == p).count();
+            k += n;
+            // 1 + 1/2 + 1/3 for up to three repeats.
+            let factor: f32 = (1..=n.min(3)).map(|i| 1.0 / i as f32).sum();
             for &(c, w) in &self.entries[p] {
                 by_class[c] += w * factor;
-            }
-        }
-        let mut evidence = Vec::new();
-        for p in order {
-            for &(c, w) in &self.entries[p] {
-                evidence.push((c, self.words[p].clone(), w));
+                evidence.push((c, p, w));
             }
         }
         Scores { by_class, evidence }
@@ -171,7 +172,7 @@ mod tests {
         };
         let s = lex.score([1, 2, 2]);
         assert_eq!(s.by_class, vec![3.0, 3.0]);
-        assert_eq!(s.words_of(0), vec!["食物中毒".to_string()]);
+        assert_eq!(s.words_of(&lex, 0), vec!["食物中毒".to_string()]);
         assert_eq!(lex.lookup("火"), Some(2));
         assert!(Lexicon::from_tsv("t", "bad line").is_err());
     }

@@ -149,6 +149,14 @@ pub fn normalize(input: &str) -> Normalized {
                 }
             }
         }
+        // Weibo's `{%…%}` wrappers (topics, places, video cards): keep the words.
+        if (c == '{' && chars.get(i + 1) == Some(&'%'))
+            || (c == '%' && chars.get(i + 1) == Some(&'}'))
+        {
+            push(&mut out, &mut last, ' ');
+            i += 2;
+            continue;
+        }
         // Topics `#话题#`: keep the words, drop the marks.
         if c == '#' {
             if let Some(len) = chars[i + 1..].iter().take(40).position(|&d| d == '#') {
@@ -204,6 +212,14 @@ mod tests {
         check(
             "太吓人了[泪][泪]//@南明小记者:#贵阳暴雨#积水好深！！！http://t.cn/abc 快看",
             "太吓人了 贵阳暴雨 积水好深! 快看 | emo=[\"泪\", \"泪\"] at=[\"南明小记者\"] topic=[\"贵阳暴雨\"] url=[\"http://t.cn/abc\"]",
+        );
+    }
+
+    #[test]
+    fn weibo_cards() {
+        check(
+            "{%#今日打卡#%}好开心 {%上海·外滩%}",
+            "今日打卡 好开心 上海·外滩 | emo=[] at=[] topic=[\"今日打卡\"] url=[]",
         );
     }
 

@@ -332,6 +332,15 @@ mod tests {
     }
 
     #[test]
+    fn short_names_and_townships() {
+        check("花溪这边雨太大了，路都被冲断了", "local 花溪区");
+        check("蓝天白云下的草原", "unknown");
+        check("贵阳南明河畔", "local 南明区");
+        check("青岩古镇游客爆满", "unknown");
+        check("贵阳青岩古镇游客爆满", "local 花溪区 青岩镇");
+    }
+
+    #[test]
     fn elsewhere_and_unknown() {
         check("四川省成都市发生交通事故", "elsewhere 四川省成都市");
         check("一辆货车发生侧翻", "unknown");

@@ -468,8 +468,12 @@ fn eval(e: &Expr, hits: &Hits, evidence: &mut Vec<usize>) -> bool {
             !eval(inner, hits, &mut scratch)
         }
         Expr::Near(n, a, b) => {
-            let (sa, wa) = spans(a, hits);
-            let (sb, wb) = spans(b, hits);
+            let (mut sa, mut wa, mut sb, mut wb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            spans(a, hits, &mut sa, &mut wa);
+            if sa.is_empty() {
+                return false;
+            }
+            spans(b, hits, &mut sb, &mut wb);
             let close = sa.iter().any(|&(a0, a1)| {
                 sb.iter().any(|&(b0, b1)| {
                     // Overlapping spans have gap 0.
@@ -487,35 +491,43 @@ fn eval(e: &Expr, hits: &Hits, evidence: &mut Vec<usize>) -> bool {
 }
 
 /// Spans where a positive sub-expression occurs (words and ORs of words; an AND counts where
-/// its parts occur when it holds). NOT contributes no positions.
-fn spans(e: &Expr, hits: &Hits) -> (Vec<(u32, u32)>, Vec<usize>) {
+/// its parts occur when it holds), appended to `out` with the words to `words`. NOT contributes
+/// no positions. Appends only, so a text without hits allocates nothing.
+fn spans(e: &Expr, hits: &Hits, out: &mut Vec<(u32, u32)>, words: &mut Vec<usize>) {
     match e {
-        Expr::Word(w) => (hits.spans[*w].clone(), vec![*w]),
-        Expr::Or(items) | Expr::And(items) => {
-            let parts: Vec<_> = items.iter().map(|i| spans(i, hits)).collect();
-            if matches!(e, Expr::And(_)) && parts.iter().any(|(s, _)| s.is_empty()) {
-                return (Vec::new(), Vec::new());
+        Expr::Word(w) => {
+            if hits.has(*w) {
+                out.extend_from_slice(&hits.spans[*w]);
+                words.push(*w);
             }
-            let mut s = Vec::new();
-            let mut w = Vec::new();
-            for (ps, pw) in parts {
-                if !ps.is_empty() {
-                    s.extend(ps);
-                    w.extend(pw);
+        }
+        Expr::Or(items) => {
+            for i in items {
+                spans(i, hits, out, words);
+            }
+        }
+        Expr::And(items) => {
+            let (mark_s, mark_w) = (out.len(), words.len());
+            for i in items {
+                let before = out.len();
+                spans(i, hits, out, words);
+                if out.len() == before {
+                    out.truncate(mark_s);
+                    words.truncate(mark_w);
+                    return;
                 }
             }
-            (s, w)
         }
         Expr::Near(..) => {
             let mut ev = Vec::new();
             if eval(e, hits, &mut ev) {
-                let s = ev.iter().flat_map(|&w| hits.spans[w].clone()).collect();
-                (s, ev)
-            } else {
-                (Vec::new(), Vec::new())
+                for &w in &ev {
+                    out.extend_from_slice(&hits.spans[w]);
+                }
+                words.extend(ev);
             }
         }
-        Expr::Not(_) => (Vec::new(), Vec::new()),
+        Expr::Not(_) => {}
     }
 }
 

@@ -125,8 +125,14 @@ fn bump(slot: &mut Option<u32>, v: f64) {
 
 /// Extract casualties, missing persons and losses.
 pub fn extract(text: &str) -> Figures {
-    let chars: Vec<char> = text.chars().collect();
     let mut f = Figures::default();
+    // Every pattern below involves one of these characters; most texts have none.
+    if !text.contains([
+        '死', '伤', '亡', '难', '踪', '联', '损', '落', '殒', '害', '丧',
+    ]) {
+        return f;
+    }
+    let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
         if !is_numeral_char(chars[i]) || chars[i] == '.' {

@@ -211,6 +211,9 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
         spike_min_docs: config.spike_min_docs,
     };
     let now = ctx.clock.now();
+    // sled::Db is a cheap handle: the async side flushes through its own copy and never takes
+    // the state lock (which a prune on the blocking pool may hold for a while).
+    let flush_db = db.clone();
     let store = Store { db };
     let events = Events::from_states(store.active_events(now, window)?);
     tracing::info!(
@@ -241,6 +244,7 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
         move |env| {
             let analyzer = analyzer.clone();
             let state = state.clone();
+            let db = flush_db.clone();
             let bus = bus.clone();
             let clock = clock.clone();
             let config = config.clone();
@@ -252,12 +256,11 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
                         "raw document without doc_id".into(),
                     ));
                 }
-                let state2 = state.clone();
                 let config2 = config.clone();
                 let now = clock.now();
                 // Everything CPU-bound or blocking (sled) runs off the async runtime.
                 let outcome = tokio::task::spawn_blocking(move || {
-                    handle(&analyzer, &state2, &config2, &params, doc, now)
+                    handle(&analyzer, &state, &config2, &params, doc, now)
                 })
                 .await
                 .map_err(retryable)?;
@@ -267,12 +270,6 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
                     Err(e) => return Err(HandlerError::Permanent(e.to_string())),
                 };
                 // Durable before visible: a publish never runs ahead of the stored state.
-                let db = state
-                    .lock()
-                    .map_err(|_| retryable("state lock poisoned"))?
-                    .store
-                    .db
-                    .clone();
                 db.flush_async().await.map_err(retryable)?;
                 let msg = Envelope::new(format!("analyzed:{}", analyzed.doc_id), now, &analyzed);
                 publish(

@@ -121,7 +121,7 @@ const YQCases = (() => {
     parts.push(el('ol', { class: 'log' }, (detail.log || []).map((l) => el('li', {}, [
       el('span', { class: 'when', text: fmtTime(l.at, m.utc_offset_hours) }),
       el('span', { class: 'who', text: l.actor }),
-      el('span', { class: 'what', text: l.kind }),
+      el('span', { class: 'what' + (l.kind === 'command_rejected' || l.kind === 'breached' ? ' bad' : ''), text: label('caseEvent', l.kind) }),
       el('span', { class: 'detail', text: l.detail }),
     ]))));
     container.replaceChildren(...parts);

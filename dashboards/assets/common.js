@@ -3,6 +3,13 @@
 // server-vetted `link` field (http/https), and the CSP forbids inline script anyway.
 'use strict';
 
+// Our own code must run under the CSP too: record violations so tests (and operators, in the
+// console) see them instead of a silently broken widget.
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile || ''}:${e.lineNumber || ''}`);
+});
+
 const YQ = (() => {
   const LABELS = {
     priority: {
@@ -32,6 +39,15 @@ const YQ = (() => {
       false_information: '虚假不实信息（辟谣并移交公安网信）',
     },
     sentiment: { positive: '正面', neutral: '中性', negative: '负面' },
+    // Case history kinds the respond stage writes.
+    caseEvent: {
+      opened: '立案', assigned: '交办', acknowledged: '接收', response_recorded: '记录回应',
+      reminder: '提醒', breached: '超时', escalated: '升级督办', severity_changed: '调整级别',
+      priorities_changed: '调整类别', disputed: '提出异议', dispute_rejected: '异议未采纳',
+      reassigned: '改派', disposition_set: '确定处置类型', closed: '办结', reopened: '重新打开',
+      merged: '合并', merged_in: '并入', cyberspace_notified: '网信部门通报',
+      cyberspace_reply_overdue: '网信通报回复超期', command_rejected: '指令被拒绝',
+    },
   };
 
   let mePromise = null;
@@ -152,7 +168,7 @@ const YQ = (() => {
         el('input', { type: 'hidden', name: 'csrf', value: m.csrf }),
         el('button', { type: 'submit', text: '退出' }),
       ]);
-      user.replaceChildren(el('span', { class: 'who', text: `${m.user} · ${m.role_label}${m.unit_name ? ' · ' + m.unit_name : ''}` }), form);
+      user.replaceChildren(el('span', { class: 'who', text: `${m.user} · ${m.role_label}${m.unit_name ? ' · ' + m.unit_name : ''}` }), el('a', { href: '/account', text: '修改密码' }), form);
     } else {
       user.replaceChildren(el('span', { class: 'who', text: '未登录（只读）' }), el('a', { href: '/login', text: '登录' }));
     }

@@ -22,8 +22,10 @@
   }
 
   async function load() {
-    const st = $('f-state').value;
-    cases = await getJSON('/api/cases' + (st ? '?state=' + st : ''));
+    const q = new URLSearchParams();
+    if ($('f-state').value) q.set('state', $('f-state').value);
+    if ($('f-unit').value) q.set('unit', $('f-unit').value);
+    cases = await getJSON('/api/cases?' + q.toString());
     $('case-rows').replaceChildren(...cases.map(row));
     $('empty').hidden = cases.length > 0;
     YQCases.tick(document);
@@ -39,6 +41,13 @@
     me = await YQ.header();
     if (me.role === 'unit') $('inbox-title').textContent = `${me.unit_name || me.unit_id} · 交办案件`;
     $('f-state').addEventListener('change', () => load().catch((e) => toast(e.message, true)));
+    if (me.role !== 'unit') {
+      // Desk and leaders look across units; a unit account is narrowed on the server anyway.
+      const units = await getJSON('/api/units').catch(() => []);
+      $('f-unit').replaceChildren(el('option', { value: '', text: '全部' }), ...units.map((u) => el('option', { value: u.id, text: u.name })));
+      $('f-unit-label').hidden = false;
+      $('f-unit').addEventListener('change', () => load().catch((e) => toast(e.message, true)));
+    }
     $('intake-district').replaceChildren(el('option', { value: '', text: '全市/不确定' }), ...me.districts.map((d) => el('option', { value: d, text: d })));
     const canReport = me.role === 'unit' || me.role === 'desk' || me.role === 'admin';
     $('open-intake').hidden = !canReport || me.role !== 'unit';
@@ -56,6 +65,11 @@
     // The stream only carries this unit's cases for a unit account (filtered on the server).
     src.addEventListener('case', (ev) => {
       const c = JSON.parse(ev.data);
+      // A case this viewer has not seen yet is a new assignment: say so, it is the push notice.
+      if (!cases.some((x) => x.case_id === c.case_id)) {
+        toast(`收到新交办案件：${c.title}`);
+        document.title = '【新案件】' + document.title.replace(/^【新案件】/, '');
+      }
       load().catch(() => {});
       if (c.case_id === selected) select(selected);
     });

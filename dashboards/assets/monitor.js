@@ -89,7 +89,8 @@
         el('div', { class: 'ev-main' }, [
           el('button', { type: 'button', class: 'linklike ev-title', text: e.title || e.event_id, on: { click: () => showEvent(e.event_id) } }),
           el('div', { class: 'tags' }, [
-            ...(e.priorities || []).map((p) => el('span', { class: 'tag p-' + p, text: label('priority', p) })),
+            ...((e.judgement ? e.judgement.priorities : e.priorities) || []).map((p) => el('span', { class: 'tag p-' + p, text: label('priority', p) })),
+            e.judgement ? el('span', { class: 'tag judged', text: '已研判' }) : null,
             e.district ? el('span', { class: 'tag district', text: e.district }) : null,
             e.severity_level ? el('span', { class: 'tag sev-' + e.severity_level, text: label('severity', e.severity_level) + '（拟）' }) : null,
             e.case_ids && e.case_ids.length ? el('span', { class: 'tag cased', text: '已立案' }) : null,
@@ -146,6 +147,7 @@
       return el('li', { class: 'dl ' + c.status, dataset: { due: String(Date.parse(c.next_due)), case: c.case_id } }, [
         el('button', { type: 'button', class: 'linklike', text: c.title, on: { click: () => showCase(c.case_id) } }),
         el('span', { class: 'owner', text: c.owner.name }),
+        ['disputed', 'reopened', 'new'].includes(c.state) ? el('span', { class: 'tag state-' + c.state, text: label('state', c.state) }) : null,
         el('span', { class: 'dl-kind', text: next ? next.label : '' }),
         el('span', { class: 'countdown', text: '' }),
       ]);
@@ -158,7 +160,10 @@
     getJSON('/api/stats').then((s) => { $('stats').textContent = `累计信息 ${s.items} 条 · 事件 ${s.events} 个 · 案件 ${s.cases} 件`; }).catch(() => {});
   }
 
+  let openCase = null;
+
   async function showCase(id) {
+    openCase = id;
     const body = $('detail-body');
     body.replaceChildren(el('p', { text: '加载中…' }));
     $('detail').showModal();
@@ -166,6 +171,7 @@
   }
 
   async function showEvent(id) {
+    openCase = null;
     const body = $('detail-body');
     body.replaceChildren(el('p', { text: '加载中…' }));
     $('detail').showModal();
@@ -184,13 +190,40 @@
         el('dt', { text: '首次发现' }), el('dd', { text: fmtTime(e.first_detected_at, me.utc_offset_hours) }),
         el('dt', { text: '最近' }), el('dd', { text: fmtTime(e.last_seen_at, me.utc_offset_hours) }),
         el('dt', { text: '拟定级别' }), el('dd', { text: e.severity_level ? label('severity', e.severity_level) : '—' }),
+        el('dt', { text: '机器判定类别' }), el('dd', { text: (e.priorities || []).map((p) => label('priority', p)).join('、') || '—' }),
         el('dt', { text: '关键词' }), el('dd', { text: (e.keywords || []).join('、') || '—' }),
         el('dt', { text: '案件' }), el('dd', {}, (e.case_ids || []).map((c) => el('button', { type: 'button', class: 'linklike', text: c, on: { click: () => showCase(c) } }))),
       ]),
+      isDesk ? judgeForm(e) : '',
       isDesk ? el('button', { type: 'button', class: 'open-case', text: '就此事件立案', on: { click: () => { $('detail').close(); openCaseDialog({ title: e.title, event_id: e.event_id }); } } }) : '',
       el('h3', { text: '最近信息' }),
       el('ol', { class: 'stream' }, d.items.map(itemRow)),
     );
+  }
+
+  // 研判 of the categories: pre-checked with the current ones (the desk's if judged before).
+  function judgeForm(e) {
+    const current = new Set((e.judgement ? e.judgement.priorities : e.priorities) || []);
+    const boxes = Object.entries(YQ.LABELS.priority).map(([k, v]) => el('label', { class: 'check' }, [
+      el('input', { type: 'checkbox', name: 'priority', value: k, ...(current.has(k) ? { checked: 'checked' } : {}) }), v,
+    ]));
+    const note = el('input', { name: 'note', placeholder: '研判意见（可选）' });
+    const info = e.judgement ? el('p', { class: 'hint', text: `已由 ${e.judgement.by} 于 ${fmtTime(e.judgement.at, me.utc_offset_hours)} 研判` }) : null;
+    const f = el('form', { class: 'grid-form judge-form' }, [
+      el('h3', { text: '研判：确认或调整重点类别' }), info, el('div', { class: 'checks' }, boxes), note,
+      el('div', { class: 'row' }, [el('button', { type: 'submit', text: '确认类别' })]),
+    ]);
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const priorities = [...f.querySelectorAll('input[name=priority]:checked')].map((i) => i.value);
+      try {
+        const v = await api('POST', '/api/events/' + encodeURIComponent(e.event_id) + '/judge', { priorities, note: note.value });
+        events.set(v.event_id, v);
+        later('events', renderEvents);
+        toast('类别已确认');
+      } catch (err) { toast(err.message, true); }
+    });
+    return f;
   }
 
   function openCaseDialog(pre) {
@@ -221,6 +254,11 @@
     source.addEventListener('case', (ev) => {
       const c = JSON.parse(ev.data);
       cases.set(c.case_id, c);
+      // The answer to a command shows in the open case, unless the officer is typing in it.
+      const body = $('detail-body');
+      if ($('detail').open && openCase === c.case_id && !body.contains(document.activeElement)) {
+        YQCases.render(body, c.case_id, () => {});
+      }
       later('deadlines', renderDeadlines);
       later('districts', renderDistricts);
     });

@@ -65,8 +65,8 @@
     });
     table('t-events', ['序号', '事件', '热度', '信息量', '属地', '类别', '级别'],
       r.top_events.map((e, i) => [i + 1, e.title, e.heat, e.doc_count, e.district, e.priorities.join('、'), e.severity]));
-    table('t-units', ['责任单位', '交办', '到期时限', '按时', '按时率', '首次权威发布中位用时（小时）', '超期'],
-      r.units.map((u) => [u.unit_name, u.assigned, u.deadlines_due, u.deadlines_on_time, fmtRate(u.on_time_rate), u.median_first_release_hours === null ? null : u.median_first_release_hours.toFixed(1), u.overdue]));
+    table('t-units', ['责任单位', '交办', '到期时限', '按时', '按时率', '首次权威发布中位用时（小时）', '超期', '评价'],
+      r.units.map((u) => [u.unit_name, u.assigned, u.deadlines_due, u.deadlines_on_time, fmtRate(u.on_time_rate), u.median_first_release_hours === null ? null : u.median_first_release_hours.toFixed(1), u.overdue, u.grade]));
     const off = r.utc_offset_hours;
     table('t-overdue', ['案件编号', '标题', '责任单位', '时限', '截止时间', '状态'],
       r.overdue.map((l) => [l.case_id, l.title, l.owner, l.deadline, fmtTime(l.due_at, off), YQ.label('state', l.state)]));

@@ -22,6 +22,8 @@ async fn main() -> anyhow_free::Result {
         ("admin1", "admin", None),
     ];
     let h = Harness::start_with_users(config(), &users).await;
+    // SCREENS_BASE=http://host:port shoots a running server (accounts from the serve example).
+    let base = std::env::var("SCREENS_BASE").ok();
     let now = Utc::now();
     let samples = [
         (
@@ -113,6 +115,10 @@ async fn main() -> anyhow_free::Result {
     }
     let http = reqwest::Client::new();
     h.wait_json(&http, "/api/stats", |v| v["cases"] == 3).await;
+    let url = |p: &str| match &base {
+        Some(b) => format!("{b}{p}"),
+        None => h.url(p),
+    };
 
     let caps = serde_json::json!({"goog:chromeOptions": {"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1440,1000", "--lang=zh-CN"]}});
     let serde_json::Value::Object(caps) = caps else {
@@ -133,7 +139,7 @@ async fn main() -> anyhow_free::Result {
         ("admin1", vec![("admin", "/admin"), ("ops", "/ops")]),
     ] {
         c.delete_all_cookies().await?;
-        c.goto(&h.url("/login")).await?;
+        c.goto(&url("/login")).await?;
         c.find(Locator::Css("input[name=username]"))
             .await?
             .send_keys(user)
@@ -148,7 +154,7 @@ async fn main() -> anyhow_free::Result {
             .await?;
         tokio::time::sleep(Duration::from_millis(800)).await;
         for (name, path) in pages {
-            c.goto(&h.url(path)).await?;
+            c.goto(&url(path)).await?;
             tokio::time::sleep(Duration::from_millis(1500)).await;
             if name == "inbox" {
                 if let Ok(b) = c.find(Locator::Css("tr.case-row button")).await {

@@ -181,7 +181,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         Section {
             sheet: "责任单位回应",
             heading: "六、责任单位回应情况",
-            paragraph: None,
+            paragraph: Some(crate::reports::GRADE_RULE.to_string()),
             header: vec![
                 "责任单位",
                 "交办（件）",
@@ -190,6 +190,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 "按时率（%）",
                 "首次权威发布中位用时（小时）",
                 "超期（件）",
+                "评价",
             ],
             rows: r
                 .units
@@ -203,6 +204,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                         opt(u.on_time_rate),
                         opt(u.median_first_release_hours),
                         n(u.overdue as f64),
+                        t(u.grade),
                     ]
                 })
                 .collect(),

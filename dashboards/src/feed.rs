@@ -32,6 +32,12 @@ pub struct LiveMessage {
 }
 
 impl LiveMessage {
+    pub fn for_event(view: &views::EventView) -> Result<LiveMessage, HandlerError> {
+        let mut msg = LiveMessage::new("event", &view.event.event_id, view)?;
+        msg.district = view.district.clone();
+        Ok(msg)
+    }
+
     /// An item as live viewers get it, with the fields their filters look at.
     pub fn for_item(item: &crate::store::StoredItem) -> Result<LiveMessage, HandlerError> {
         let view = views::live_item(item);
@@ -63,6 +69,13 @@ impl LiveMessage {
     }
 }
 
+/// The write must be on disk before the consume loop acknowledges the message: an ack that
+/// outlives a lost write would drop the item from the screens for good after a kill. sled
+/// coalesces concurrent flushes, so the four feeds share their fsyncs.
+async fn durable(s: &SharedState) -> Result<(), HandlerError> {
+    s.store.flush().await.map_err(retryable)
+}
+
 fn retryable(e: Error) -> HandlerError {
     if e.is_retryable() {
         HandlerError::Retryable(e.to_string())
@@ -76,129 +89,126 @@ pub async fn spawn(
     state: SharedState,
     shutdown: common::Shutdown,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
-    let bus = state.ctx.bus.clone();
-    bus.ensure_topics(&[
-        topics::ANALYZED_DOCUMENTS,
-        topics::EVENT_UPDATES,
-        topics::CASE_EVENTS,
-        topics::SOURCE_HEALTH,
-        topics::CASE_COMMANDS,
-        topics::RAW_DOCUMENTS,
-    ])
-    .await?;
-    let mut tasks = Vec::new();
-
-    let s = state.clone();
-    tasks.push(task(
-        consume::<AnalyzedDocument, _, _>(
-            bus.clone(),
+    // Creating topics is a courtesy (the producers create them too): a broker that refuses it
+    // must not keep the dashboards from serving what they already hold.
+    if let Err(e) = state
+        .ctx
+        .bus
+        .ensure_topics(&[
             topics::ANALYZED_DOCUMENTS,
-            topics::groups::DASHBOARDS,
-            shutdown.clone(),
-            move |env| {
-                let s = s.clone();
-                async move {
-                    let (applied, item) = s.store.apply_item(env.payload).map_err(retryable)?;
-                    s.metrics.count_message("analyzed_documents");
-                    if applied != Applied::Unchanged {
-                        // No viewers is fine: the send only fails when nobody listens.
-                        let _ = s.live.send(LiveMessage::for_item(&item)?);
-                    }
-                    Ok(())
-                }
-            },
-        ),
-        "analyzed documents",
-    ));
-
-    let s = state.clone();
-    tasks.push(task(
-        consume::<EventUpdate, _, _>(
-            bus.clone(),
             topics::EVENT_UPDATES,
-            topics::groups::DASHBOARDS,
-            shutdown.clone(),
-            move |env| {
-                let s = s.clone();
-                async move {
-                    let (applied, ev) = s.store.apply_event(env.payload).map_err(retryable)?;
-                    s.metrics.count_message("event_updates");
-                    if applied != Applied::Unchanged {
-                        let case_ids = s
-                            .store
-                            .cases_of_event(&ev.event.event_id)
-                            .map_err(retryable)?;
-                        let view = views::event_view_with(&ev, case_ids);
-                        let mut msg = LiveMessage::new("event", &ev.event.event_id, &view)?;
-                        msg.district = view.district.clone();
-                        let _ = s.live.send(msg);
-                    }
-                    Ok(())
-                }
-            },
-        ),
-        "event updates",
-    ));
-
-    let s = state.clone();
-    tasks.push(task(
-        consume::<CaseEvent, _, _>(
-            bus.clone(),
             topics::CASE_EVENTS,
-            topics::groups::DASHBOARDS,
-            shutdown.clone(),
-            move |env| {
-                let s = s.clone();
-                async move {
-                    let (applied, case) =
-                        s.store.apply_case_event(env.payload).map_err(retryable)?;
-                    s.metrics.count_message("case_events");
-                    if applied != Applied::Unchanged {
-                        let now = s.ctx.clock.now();
-                        let view = views::case_view(&case, now, s.config.ui.near_due_minutes);
-                        let mut msg = LiveMessage::new("case", &case.case.case_id, &view)?;
-                        msg.owner_unit = Some(case.case.owner.id.clone());
-                        let _ = s.live.send(msg);
-                    }
-                    Ok(())
-                }
-            },
-        ),
-        "case events",
-    ));
-
-    let s = state.clone();
-    tasks.push(task(
-        consume::<SourceHealth, _, _>(
-            bus.clone(),
             topics::SOURCE_HEALTH,
-            topics::groups::DASHBOARDS,
-            shutdown.clone(),
-            move |env| {
-                let s = s.clone();
-                async move {
-                    let h = env.payload;
-                    let applied = s.store.apply_source_health(h.clone()).map_err(retryable)?;
-                    s.metrics.count_message("source_health");
-                    if applied != Applied::Unchanged {
-                        let _ = s.live.send(LiveMessage::new("source", &h.source_id, &h)?);
-                    }
-                    Ok(())
-                }
-            },
-        ),
-        "source health",
-    ));
-    Ok(tasks)
+            topics::CASE_COMMANDS,
+            topics::RAW_DOCUMENTS,
+        ])
+        .await
+    {
+        tracing::warn!(error = %e, "cannot ensure topics");
+    }
+    Ok(vec![
+        supervise(&state, &shutdown, topics::ANALYZED_DOCUMENTS, on_item),
+        supervise(&state, &shutdown, topics::EVENT_UPDATES, on_event),
+        supervise(&state, &shutdown, topics::CASE_EVENTS, on_case_event),
+        supervise(&state, &shutdown, topics::SOURCE_HEALTH, on_source_health),
+    ])
 }
 
-fn task(
-    fut: impl std::future::Future<Output = Result<(), common::BusError>> + Send + 'static,
-    what: &'static str,
-) -> JoinHandle<()> {
+/// Run the consume loop for `topic`; when the bus fails (broker gone, subscription refused),
+/// start it again with backoff instead of leaving the screens silently stale.
+fn supervise<T, F, Fut>(
+    state: &SharedState,
+    shutdown: &common::Shutdown,
+    topic: &'static str,
+    handler: F,
+) -> JoinHandle<()>
+where
+    T: serde::de::DeserializeOwned + Clone + Send + 'static,
+    F: Fn(SharedState, common::Envelope<T>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let (state, shutdown) = (state.clone(), shutdown.clone());
     tokio::spawn(async move {
-        if let Err(e) = fut.await {
-            tracing::error!(feed = what, error = %e, "dashboard feed stopped");
+        let mut attempt = 0u32;
+        loop {
+            let (s, h) = (state.clone(), handler.clone());
+            let run = consume::<T, _, _>(
+                state.ctx.bus.clone(),
+                topic,
+                topics::groups::DASHBOARDS,
+                shutdown.clone(),
+                move |env| h(s.clone(), env),
+            )
+            .await;
+            match run {
+                Ok(()) => return,
+                Err(e) => {
+                    attempt += 1;
+                    tracing::error!(topic, attempt, error = %e, "dashboard feed failed, restarting");
+                    let wait =
+                        std::time::Duration::from_millis((200u64 << attempt.min(8)).min(30_000));
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
         }
     })
+}
+
+async fn on_item(
+    s: SharedState,
+    env: common::Envelope<AnalyzedDocument>,
+) -> Result<(), HandlerError> {
+    let (applied, item) = s.store.apply_item(env.payload).map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("analyzed_documents");
+    if applied != Applied::Unchanged {
+        // No viewers is fine: the send only fails when nobody listens.
+        let _ = s.live.send(LiveMessage::for_item(&item)?);
+    }
+    Ok(())
+}
+
+async fn on_event(s: SharedState, env: common::Envelope<EventUpdate>) -> Result<(), HandlerError> {
+    let (applied, ev) = s.store.apply_event(env.payload).map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("event_updates");
+    if applied != Applied::Unchanged {
+        let view = views::event_view(&s.store, &ev).map_err(retryable)?;
+        let _ = s.live.send(LiveMessage::for_event(&view)?);
+    }
+    Ok(())
+}
+
+async fn on_case_event(
+    s: SharedState,
+    env: common::Envelope<CaseEvent>,
+) -> Result<(), HandlerError> {
+    let (applied, case) = s.store.apply_case_event(env.payload).map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("case_events");
+    if applied != Applied::Unchanged {
+        let now = s.ctx.clock.now();
+        let view = views::case_view(&case, now, s.config.ui.near_due_minutes);
+        let mut msg = LiveMessage::new("case", &case.case.case_id, &view)?;
+        msg.owner_unit = Some(case.case.owner.id.clone());
+        let _ = s.live.send(msg);
+    }
+    Ok(())
+}
+
+async fn on_source_health(
+    s: SharedState,
+    env: common::Envelope<SourceHealth>,
+) -> Result<(), HandlerError> {
+    let h = env.payload;
+    let applied = s.store.apply_source_health(h.clone()).map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("source_health");
+    if applied != Applied::Unchanged {
+        let _ = s.live.send(LiveMessage::new("source", &h.source_id, &h)?);
+    }
+    Ok(())
 }

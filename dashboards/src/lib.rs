@@ -125,6 +125,9 @@ pub struct UiConfig {
     /// Items returned by `/api/items` when no limit is given, and the largest limit accepted.
     pub items_default_limit: usize,
     pub items_max_limit: usize,
+    /// Items older than this are dropped from the read model (events and cases are kept); at
+    /// least a year, so the annual evaluation has its data.
+    pub retain_days: i64,
 }
 
 impl Default for UiConfig {
@@ -151,6 +154,7 @@ impl Default for UiConfig {
             stream_max_items: 50,
             items_default_limit: 100,
             items_max_limit: 1000,
+            retain_days: 400,
         }
     }
 }
@@ -240,6 +244,7 @@ pub async fn run_with_listener(
     if !state.config.reports.daily_at.trim().is_empty() {
         feeds.push(tokio::spawn(schedule::run(state.clone(), shutdown.clone())));
     }
+    feeds.push(tokio::spawn(prune(state.clone(), shutdown.clone())));
     tracing::info!(%addr, "dashboards listening");
     let app = web::router(state.clone());
     let serve = axum::serve(
@@ -261,6 +266,23 @@ pub async fn run_with_listener(
     state.store.flush().await?;
     served?;
     Ok(())
+}
+
+/// Drop items past retention once an hour.
+async fn prune(state: SharedState, shutdown: common::Shutdown) {
+    loop {
+        let days = state.config.ui.retain_days.max(366);
+        let cutoff = state.ctx.clock.now() - chrono::Duration::days(days);
+        match state.store.prune_items(cutoff) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(items = n, "pruned items past retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
+    }
 }
 
 /// Offline administration, run by the CLI while the server is stopped (sled allows one process).

@@ -173,6 +173,21 @@ pub struct UnitRow {
     /// Median hours from first detection to the first authoritative release / response.
     pub median_first_release_hours: Option<f64>,
     pub overdue: u64,
+    /// The evaluation of seed (七.3) / (十九): see [`grade`].
+    pub grade: &'static str,
+}
+
+pub const GRADE_RULE: &str = "评价标准：到期时限按时率不低于95%且无超期未办结为优秀，不低于85%为良好，不低于70%为合格，其余为待改进；本期无到期时限的不作评价。";
+
+/// A unit's grade for the period from its on-time rate and open overdue cases.
+pub fn grade(on_time_rate: Option<f64>, overdue: u64) -> &'static str {
+    match on_time_rate {
+        None => "—",
+        Some(r) if r >= 95.0 && overdue == 0 => "优秀",
+        Some(r) if r >= 85.0 => "良好",
+        Some(r) if r >= 70.0 => "合格",
+        Some(_) => "待改进",
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -293,12 +308,9 @@ pub fn build(
     };
     let mut by_priority: BTreeMap<Priority, u64> = BTreeMap::new();
     let mut by_district: BTreeMap<String, u64> = BTreeMap::new();
-    for item in store.all_items() {
+    for item in store.items_between(start, end) {
         let item = item?;
         let t = item.doc.detected_at;
-        if !in_period(t) {
-            continue;
-        }
         totals.items += 1;
         if item.doc.sentiment.label == SentimentLabel::Negative {
             totals.negative_items += 1;
@@ -324,19 +336,23 @@ pub fn build(
         .collect();
     totals.events = events.len() as u64;
     events.sort_by(|a, b| b.event.heat.total_cmp(&a.event.heat));
-    let top_events = events
-        .iter()
-        .take(10)
-        .map(|e| TopEvent {
+    let mut top_events = Vec::new();
+    for e in events.iter().take(10) {
+        // The desk's 研判 of the categories wins over the machine's.
+        let priorities = match store.judgement(&e.event.event_id)? {
+            Some(j) => j.priorities,
+            None => e.event.priorities.clone(),
+        };
+        top_events.push(TopEvent {
             event_id: e.event.event_id.clone(),
             title: e.event.title.clone(),
             heat: (e.event.heat * 10.0).round() / 10.0,
             doc_count: e.event.doc_count,
             district: county_of(&e.event.jurisdiction).map(String::from),
-            priorities: e.event.priorities.iter().map(|p| p.label_zh()).collect(),
+            priorities: priorities.iter().map(|p| p.label_zh()).collect(),
             severity: e.event.severity.level.map(|s| s.label_zh()),
-        })
-        .collect();
+        });
+    }
 
     let mut units: BTreeMap<String, UnitRow> = BTreeMap::new();
     let mut releases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -356,6 +372,7 @@ pub fn build(
                 on_time_rate: None,
                 median_first_release_hours: None,
                 overdue: 0,
+                grade: "—",
             });
         if in_period(case.opened_at) {
             totals.cases_opened += 1;
@@ -414,6 +431,7 @@ pub fn build(
     for row in units.values_mut() {
         row.on_time_rate = rate(row.deadlines_on_time, row.deadlines_due);
         row.median_first_release_hours = releases.remove(&row.unit_id).and_then(median);
+        row.grade = grade(row.on_time_rate, row.overdue);
     }
     totals.on_time_rate = rate(totals.deadlines_on_time, totals.deadlines_due);
     for entry in store.all_case_log() {
@@ -507,6 +525,130 @@ mod tests {
     fn local_midnight_is_utc_minus_offset() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
         assert_eq!(start_of(d, 8).to_rfc3339(), "2026-11-25T16:00:00+00:00");
+    }
+
+    fn case_event(
+        id: &str,
+        seq: u64,
+        kind: &str,
+        detected: &str,
+        deadlines: Vec<(&str, Option<&str>)>,
+    ) -> common::wire::CaseEvent {
+        use common::wire::*;
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        CaseEvent {
+            case_id: id.into(),
+            seq,
+            at: t(detected) + Duration::hours(seq as i64),
+            actor: Actor::system(),
+            kind: kind.into(),
+            detail: String::new(),
+            case: Case {
+                case_id: id.into(),
+                event_ids: vec![],
+                title: id.into(),
+                state: CaseState::Assigned,
+                owner: UnitRef {
+                    id: "nanming".into(),
+                    name: "南明区人民政府".into(),
+                },
+                owner_reason: String::new(),
+                tier: Tier::MajorEmergency,
+                severity: None,
+                severity_confirmed: false,
+                priorities: vec![],
+                disposition: None,
+                detected_at: t(detected),
+                opened_at: t(detected),
+                updated_at: t(detected),
+                deadlines: deadlines
+                    .into_iter()
+                    .map(|(due, met)| Deadline {
+                        kind: DeadlineKind::AuthoritativeInfo,
+                        due_at: t(due),
+                        met_at: met.map(t),
+                        breached: false,
+                    })
+                    .collect(),
+                flags: DocFlags::default(),
+                audit_len: seq,
+                audit_head: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn unit_figures_count_deadlines_in_the_period_they_fell_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Beijing 2026-11-26 is 2026-11-25T16:00Z .. 2026-11-26T16:00Z.
+        // Met after 2 h (on time), met late, and never met: 1 of 3 on time.
+        store
+            .apply_case_event(case_event(
+                "a",
+                1,
+                "opened",
+                "2026-11-26T00:00:00Z",
+                vec![("2026-11-26T05:00:00Z", Some("2026-11-26T02:00:00Z"))],
+            ))
+            .unwrap();
+        store
+            .apply_case_event(case_event(
+                "b",
+                1,
+                "opened",
+                "2026-11-26T01:00:00Z",
+                vec![("2026-11-26T06:00:00Z", Some("2026-11-26T07:00:00Z"))],
+            ))
+            .unwrap();
+        store
+            .apply_case_event(case_event(
+                "c",
+                1,
+                "opened",
+                "2026-11-26T02:00:00Z",
+                vec![("2026-11-26T07:00:00Z", None)],
+            ))
+            .unwrap();
+        store
+            .apply_case_event(case_event(
+                "c",
+                2,
+                "escalated",
+                "2026-11-26T02:00:00Z",
+                vec![("2026-11-26T07:00:00Z", None)],
+            ))
+            .unwrap();
+        let now: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let r = build(&store, Period::Daily, day, 8, now, 120).unwrap();
+        assert_eq!(r.totals.cases_opened, 3);
+        assert_eq!(r.totals.deadlines_due, 3);
+        assert_eq!(r.totals.deadlines_on_time, 1);
+        assert_eq!(r.totals.on_time_rate, Some(33.3));
+        assert_eq!(r.totals.breaches, 2);
+        assert_eq!(r.totals.escalations, 1);
+        assert_eq!(r.totals.overdue_open, 1);
+        let u = &r.units[0];
+        assert_eq!((u.assigned, u.overdue), (3, 1));
+        // First releases after 2 h and 6 h: median 4 h.
+        assert_eq!(u.median_first_release_hours, Some(4.0));
+        assert_eq!(u.grade, "待改进");
+        assert_eq!(r.overdue[0].case_id, "c");
+        // The day before holds none of it.
+        let before = build(&store, Period::Daily, day.pred_opt().unwrap(), 8, now, 120).unwrap();
+        assert_eq!(before.totals.cases_opened, 0);
+        assert_eq!(before.totals.deadlines_due, 0);
+    }
+
+    #[test]
+    fn grades() {
+        assert_eq!(grade(None, 3), "—");
+        assert_eq!(grade(Some(100.0), 0), "优秀");
+        assert_eq!(grade(Some(100.0), 1), "良好");
+        assert_eq!(grade(Some(85.0), 0), "良好");
+        assert_eq!(grade(Some(70.0), 0), "合格");
+        assert_eq!(grade(Some(50.0), 0), "待改进");
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub struct CaseLogEntry {
     pub detail: String,
 }
 
+/// A desk officer's 研判 of an event's categories. The wire has no command for it yet, so it is
+/// kept here and used by the dashboards' screens and reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub priorities: Vec<common::wire::Priority>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -121,11 +132,14 @@ pub struct Store {
     db: sled::Db,
     items: sled::Tree,
     items_seq: sled::Tree,
+    /// `detected_at (ms, order-preserving) ++ seq` → doc id: reports read one period, not all.
+    items_time: sled::Tree,
     events: sled::Tree,
     cases: sled::Tree,
     case_log: sled::Tree,
     /// `event_id \0 case_id` → (): which cases cover an event, without scanning every case.
     event_cases: sled::Tree,
+    judgements: sled::Tree,
     sources: sled::Tree,
     users: sled::Tree,
     sessions: sled::Tree,
@@ -157,10 +171,12 @@ impl Store {
         let store = Store {
             items: db.open_tree("items")?,
             items_seq: db.open_tree("items_seq")?,
+            items_time: db.open_tree("items_time")?,
             events: db.open_tree("events")?,
             cases: db.open_tree("cases")?,
             case_log: db.open_tree("case_log")?,
             event_cases: db.open_tree("event_cases")?,
+            judgements: db.open_tree("judgements")?,
             sources: db.open_tree("sources")?,
             users: db.open_tree("users")?,
             sessions: db.open_tree("sessions")?,
@@ -180,6 +196,16 @@ impl Store {
         store
             .case_count
             .store(store.cases.len() as u64, Ordering::Relaxed);
+        // A read model written before the time index existed gets it built once.
+        if store.items_time.is_empty() && !store.items.is_empty() {
+            for r in store.items.iter() {
+                let (k, v) = r?;
+                let item: StoredItem = dec(&v)?;
+                store
+                    .items_time
+                    .insert(time_key(item.doc.detected_at, item.seq), k)?;
+            }
+        }
         Ok(store)
     }
 
@@ -211,6 +237,12 @@ impl Store {
                 return Ok((Applied::Unchanged, old));
             }
             // A re-analysis of the same item replaces its fields but keeps its place in the list.
+            if old.doc.detected_at != doc.detected_at {
+                self.items_time
+                    .remove(time_key(old.doc.detected_at, old.seq))?;
+                self.items_time
+                    .insert(time_key(doc.detected_at, old.seq), key.as_slice())?;
+            }
             old.doc = doc;
             self.items.insert(key, enc(&old)?)?;
             return Ok((Applied::Updated, old));
@@ -229,6 +261,8 @@ impl Store {
         if !won {
             return Ok((Applied::Unchanged, item));
         }
+        self.items_time
+            .insert(time_key(item.doc.detected_at, seq), key.as_slice())?;
         self.items_seq.insert(seq.to_be_bytes(), key)?;
         self.item_count.fetch_add(1, Ordering::Relaxed);
         Ok((Applied::New, item))
@@ -265,11 +299,71 @@ impl Store {
         Ok(out)
     }
 
-    /// Every item (for reports); callers filter by time.
-    pub fn all_items(&self) -> impl Iterator<Item = Result<StoredItem, Error>> + '_ {
-        self.items
-            .iter()
-            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+    /// Newest-first items detected at or after `since`. Arrival order follows detection order
+    /// closely, so the scan stops at the first item more than `slack` older than `since`.
+    pub fn recent_items(
+        &self,
+        since: DateTime<Utc>,
+        slack: chrono::Duration,
+        limit: usize,
+    ) -> Result<Vec<StoredItem>, Error> {
+        let mut out = Vec::new();
+        for entry in self.items_seq.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, doc_id) = entry?;
+            let Some(b) = self.items.get(&doc_id)? else {
+                continue;
+            };
+            let item: StoredItem = dec(&b)?;
+            if item.doc.detected_at < since - slack {
+                break;
+            }
+            if item.doc.detected_at >= since {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forget items detected before `cutoff` (oldest first); returns how many went.
+    pub fn prune_items(&self, cutoff: DateTime<Utc>) -> Result<usize, Error> {
+        let mut n = 0;
+        for entry in self.items_seq.iter() {
+            let (seq, doc_id) = entry?;
+            if let Some(b) = self.items.get(&doc_id)? {
+                let item: StoredItem = dec(&b)?;
+                if item.doc.detected_at >= cutoff {
+                    break;
+                }
+                self.items.remove(&doc_id)?;
+                self.items_time
+                    .remove(time_key(item.doc.detected_at, item.seq))?;
+                self.item_count.fetch_sub(1, Ordering::Relaxed);
+                n += 1;
+            }
+            self.items_seq.remove(seq)?;
+        }
+        Ok(n)
+    }
+
+    /// Items detected in `[start, end)`, oldest first.
+    pub fn items_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Iterator<Item = Result<StoredItem, Error>> + '_ {
+        self.items_time
+            .range(time_key(start, 0)..time_key(end, 0))
+            .filter_map(move |r| match r {
+                Err(e) => Some(Err(Error::from(e))),
+                Ok((_, doc_id)) => match self.items.get(&doc_id) {
+                    Err(e) => Some(Err(Error::from(e))),
+                    Ok(None) => None,
+                    Ok(Some(v)) => Some(dec(&v)),
+                },
+            })
     }
 
     // ---- events -----------------------------------------------------------------------------
@@ -284,11 +378,12 @@ impl Store {
         );
         let (applied, stored) = match old {
             Some(old) => {
+                // Revisions are monotonic per event; an update that is plainly later (seen
+                // later, or more items) is also taken, so an analyzer whose counter restarted
+                // is not ignored forever. A redelivered old update is neither.
                 let newer = update.revision > old.event.revision
-                    || (update.revision == old.event.revision
-                        && update.revision == 0
-                        && (update.last_seen_at, update.doc_count)
-                            > (old.event.last_seen_at, old.event.doc_count));
+                    || (update.last_seen_at, update.doc_count)
+                        > (old.event.last_seen_at, old.event.doc_count);
                 if !newer {
                     return Ok((Applied::Unchanged, old));
                 }
@@ -383,6 +478,18 @@ impl Store {
 
     pub fn case(&self, id: &str) -> Result<Option<StoredCase>, Error> {
         self.cases.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
+    }
+
+    pub fn put_judgement(&self, event_id: &str, j: &Judgement) -> Result<(), Error> {
+        self.judgements.insert(event_id.as_bytes(), enc(j)?)?;
+        Ok(())
+    }
+
+    pub fn judgement(&self, event_id: &str) -> Result<Option<Judgement>, Error> {
+        self.judgements
+            .get(event_id.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()
     }
 
     pub fn cases_of_event(&self, event_id: &str) -> Result<Vec<String>, Error> {
@@ -520,10 +627,82 @@ impl Store {
     }
 }
 
+/// Big-endian milliseconds with the sign bit flipped sort like the times they encode, then the
+/// sequence number keeps two items of the same millisecond apart.
+fn time_key(t: DateTime<Utc>, seq: u64) -> [u8; 16] {
+    let ms = (t.timestamp_millis() as u64) ^ (1 << 63);
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&ms.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
 /// The district / county a jurisdiction names, if it is one locality of the city.
 pub fn county_of(j: &Jurisdiction) -> Option<&str> {
     match j {
         Jurisdiction::Local { county, .. } => Some(county.as_str()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::wire::AnalyzedDocument;
+
+    fn doc(id: &str, at: &str) -> AnalyzedDocument {
+        AnalyzedDocument {
+            doc_id: id.into(),
+            source_id: "s".into(),
+            detected_at: at.parse().unwrap(),
+            event_id: "e".into(),
+            ..AnalyzedDocument::default()
+        }
+    }
+
+    #[test]
+    fn items_are_idempotent_and_pruned_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .apply_item(doc("a", "2025-01-01T00:00:00Z"))
+                .unwrap()
+                .0,
+            Applied::New
+        );
+        assert_eq!(
+            store
+                .apply_item(doc("a", "2025-01-01T00:00:00Z"))
+                .unwrap()
+                .0,
+            Applied::Unchanged
+        );
+        store.apply_item(doc("b", "2026-01-01T00:00:00Z")).unwrap();
+        assert_eq!(store.counts().0, 2);
+        let n = store
+            .prune_items("2025-06-01T00:00:00Z".parse().unwrap())
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(store.counts().0, 1);
+        let ids: Vec<String> = store
+            .latest_items(10)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.doc.doc_id)
+            .collect();
+        assert_eq!(ids, ["b"]);
+        let between: Vec<String> = store
+            .items_between(
+                "2025-12-31T00:00:00Z".parse().unwrap(),
+                "2026-01-02T00:00:00Z".parse().unwrap(),
+            )
+            .map(|i| i.unwrap().doc.doc_id)
+            .collect();
+        assert_eq!(between, ["b"]);
+        // Counters survive a reopen.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.counts().0, 1);
     }
 }

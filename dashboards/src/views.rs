@@ -115,16 +115,30 @@ pub struct EventView {
     pub trend: Vec<(i64, f64, u64)>,
     /// Cases that cover this event.
     pub case_ids: Vec<String>,
+    /// The desk's confirmation or override of the machine's categories, if any.
+    pub judgement: Option<crate::store::Judgement>,
 }
 
-pub fn event_view_with(e: &StoredEvent, case_ids: Vec<String>) -> EventView {
-    EventView {
+impl EventView {
+    /// The categories that count: the desk's where it judged, else the machine's.
+    pub fn effective_priorities(&self) -> &[common::wire::Priority] {
+        match &self.judgement {
+            Some(j) => &j.priorities,
+            None => &self.event.priorities,
+        }
+    }
+}
+
+/// An event as screens show it: with its cases and the desk's category judgement (研判).
+pub fn event_view(store: &crate::store::Store, e: &StoredEvent) -> Result<EventView, crate::Error> {
+    Ok(EventView {
         district: county_of(&e.event.jurisdiction).map(String::from),
         severity_level: e.event.severity.level.map(|s| s.as_str()),
         trend: e.trend.clone(),
-        case_ids,
+        case_ids: store.cases_of_event(&e.event.event_id)?,
+        judgement: store.judgement(&e.event.event_id)?,
         event: e.event.clone(),
-    }
+    })
 }
 
 /// How a deadline looks on the board.

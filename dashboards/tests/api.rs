@@ -93,6 +93,22 @@ async fn endpoints_show_what_the_topics_carry_once_each() {
     assert_eq!(two.as_array().map(Vec::len), Some(2));
     let hua = h.get_json(&http, "/api/items?district=花溪区").await;
     assert_eq!(hua.as_array().map(Vec::len), Some(1));
+    let grid = h.get_json(&http, "/api/districts").await;
+    let cell = |name: &str| {
+        grid.as_array()
+            .and_then(|a| a.iter().find(|c| c["district"] == name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        grid.as_array().map(Vec::len),
+        Some(10),
+        "every locality has a cell"
+    );
+    assert_eq!(cell("南明区")["items_24h"], 2);
+    assert_eq!(cell("南明区")["negative_24h"], 2);
+    assert_eq!(cell("花溪区")["items_24h"], 1);
+    assert_eq!(cell("修文县")["items_24h"], 0);
 
     let res = http.get(h.url("/api/stats")).send().await.expect("get");
     let csp = res
@@ -407,4 +423,124 @@ fn create_user_checks_its_input() {
     let err = dashboards::tools::create_user(&cfg, dir.path(), "x", "desk", None, "short")
         .expect_err("short password");
     assert!(err.to_string().contains("at least 10"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_period_exports_the_numbers_of_its_json_report() {
+    use calamine::Reader;
+    use std::io::Read;
+    let h = Harness::start_with_users_at(
+        config(),
+        &[("leader1", "leader", None)],
+        support::noon_clock(),
+    )
+    .await;
+    let now = h.now();
+    for i in 0..7 {
+        h.item(doc(
+            &format!("e{i}"),
+            "ev-1",
+            "标题",
+            "乌当区",
+            now - chrono::Duration::seconds(i),
+        ))
+        .await;
+    }
+    h.case_event(case("c1", "wudang", 1, CaseState::Assigned, now))
+        .await;
+    let (leader, _) = support::session(&h, "leader1").await;
+    h.wait_json(&leader, "/api/stats", |v| {
+        v["items"] == 7 && v["cases"] == 1
+    })
+    .await;
+    for period in ["daily", "weekly", "monthly", "quarterly", "annual"] {
+        let json = h.get_json(&leader, &format!("/api/reports/{period}")).await;
+        let items = json["totals"]["items"].as_u64().expect("items");
+        assert_eq!(items, 7, "{period}");
+        let xlsx = leader
+            .get(h.url(&format!("/reports/{period}/report.xlsx")))
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("bytes");
+        let mut wb: calamine::Xlsx<_> =
+            calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).expect("xlsx");
+        let sheet = wb.worksheet_range("总体情况").expect("sheet");
+        let row = sheet
+            .rows()
+            .find(|r| r.first().map(|c| c.to_string()) == Some("舆情信息（条）".into()))
+            .expect("row");
+        assert_eq!(row[1].to_string(), items.to_string(), "{period} xlsx");
+        let trend = wb.worksheet_range("信息量走势").expect("trend sheet");
+        let sum: f64 = trend
+            .rows()
+            .skip(1)
+            .filter_map(|r| r[1].to_string().parse::<f64>().ok())
+            .sum();
+        assert_eq!(
+            sum as u64, items,
+            "{period}: the trend adds up to the total"
+        );
+        let docx = leader
+            .get(h.url(&format!("/reports/{period}/report.docx")))
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("bytes");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(docx.to_vec())).expect("zip");
+        let mut xml = String::new();
+        zip.by_name("word/document.xml")
+            .expect("part")
+            .read_to_string(&mut xml)
+            .expect("utf-8");
+        let doc = roxmltree::Document::parse(&xml).expect("xml");
+        let text: String = doc
+            .descendants()
+            .filter(|n| n.tag_name().name() == "t")
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(
+            text.contains(&format!("本期共监测舆情信息{items}条")),
+            "{period} docx"
+        );
+        assert!(
+            text.contains(json["title"].as_str().expect("title")),
+            "{period} title"
+        );
+        let print = leader
+            .get(h.url(&format!("/reports/{period}/print")))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            print.contains(&format!("本期共监测舆情信息{items}条")),
+            "{period} print"
+        );
+    }
+    assert_eq!(
+        leader
+            .get(h.url("/api/reports/hourly"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+    assert_eq!(
+        leader
+            .get(h.url("/api/reports/daily?date=2026-13-01"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        400
+    );
+    h.stop().await;
 }

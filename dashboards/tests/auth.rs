@@ -49,6 +49,7 @@ async fn role_route_matrix_is_enforced_on_the_server() {
         ("/reports", [303, 200, 403, 403, 200, 200]),
         ("/ops", [303, 200, 403, 403, 403, 200]),
         ("/admin", [303, 403, 403, 403, 403, 200]),
+        ("/account", [303, 200, 200, 200, 200, 200]),
         ("/api/events", [401, 200, 200, 200, 200, 200]),
         ("/api/items", [401, 200, 200, 200, 200, 200]),
         ("/api/stats", [401, 200, 200, 200, 200, 200]),
@@ -152,6 +153,24 @@ async fn role_route_matrix_is_enforced_on_the_server() {
                     want[i]
                 ));
             }
+        }
+    }
+    let judge = serde_json::json!({ "priorities": ["emergency"] });
+    for (i, (who, c, csrf)) in sessions.iter().enumerate() {
+        let got = c
+            .post(h.url("/api/events/ev-1/judge"))
+            .header("x-csrf-token", csrf.as_str())
+            .json(&judge)
+            .send()
+            .await
+            .expect("post")
+            .status()
+            .as_u16();
+        let want = [401, 200, 403, 403, 403, 200][i];
+        if got != want {
+            failures.push(format!(
+                "POST /api/events/ev-1/judge as {who}: got {got}, want {want}"
+            ));
         }
     }
     let admin_csrf = sessions[5].2.clone();
@@ -422,6 +441,90 @@ async fn repeated_failed_logins_are_throttled() {
         res.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "same client address is throttled too"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_hears_only_about_its_own_cases_on_the_live_stream() {
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let (unit_a, _) = session(&h, "unit_a").await;
+    let mut res = unit_a
+        .get(h.url("/api/stream"))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(res.status(), StatusCode::OK);
+    let t0 = Utc::now();
+    h.case_event(case("c-b", "huaxi", 1, CaseState::Assigned, t0))
+        .await;
+    h.case_event(case("c-a", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+    let mut body = String::new();
+    while !body.contains("\"case_id\":\"c-a\"") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), res.chunk())
+            .await
+            .expect("stream delivers")
+            .expect("chunk")
+            .expect("open");
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!body.contains("c-b"), "another unit's case leaked: {body}");
+    // Anonymous callers get nothing when the read API is private.
+    let anon = client();
+    let res = anon.get(h.url("/api/stream")).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_ones_password_needs_the_old_one_and_ends_every_session() {
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let (c, csrf) = session(&h, "desk1").await;
+    let (other, _) = session(&h, "desk1").await;
+    let change = |current: &'static str, new: &'static str| {
+        let (c, csrf, url) = (c.clone(), csrf.clone(), h.url("/account/password"));
+        async move {
+            c.post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("current", current),
+                    ("new", new),
+                    ("confirm", new),
+                ])
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    let res = change("wrong password", "a brand new password").await;
+    assert_eq!(
+        res.headers()["location"],
+        "/account?msg=%E5%BD%93%E5%89%8D%E5%AF%86%E7%A0%81%E4%B8%8D%E6%AD%A3%E7%A1%AE"
+    );
+    let res = change(PASSWORD, "a brand new password").await;
+    assert_eq!(res.headers()["location"], "/login");
+    // Both sessions are gone; the new password works, the old one does not.
+    for client in [&c, &other] {
+        let me: serde_json::Value = client
+            .get(h.url("/api/me"))
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(me["user"], serde_json::Value::Null);
+    }
+    assert_eq!(
+        login_as(&h, &client(), "desk1", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_as(&h, &client(), "desk1", "a brand new password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
     );
     h.stop().await;
 }

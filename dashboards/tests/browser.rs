@@ -76,7 +76,7 @@ async fn driver() -> Driver {
         chromium,
     };
     let http = reqwest::Client::new();
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Ok(r) = http.get(format!("{}/status", d.url)).send().await
             && r.status().is_success()
         {
@@ -122,7 +122,7 @@ async fn browser_downloading_to(d: &Driver, downloads: &std::path::Path) -> Clie
 
 async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
-        .at_most(Duration::from_secs(15))
+        .at_most(Duration::from_secs(30))
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("element {css} never appeared: {e}"))
@@ -145,7 +145,7 @@ async fn login(c: &Client, h: &Harness, name: &str) {
         .click()
         .await
         .expect("submit");
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Ok(u) = c.current_url().await
             && !u.path().starts_with("/login")
         {
@@ -161,7 +161,7 @@ async fn js(c: &Client, script: &str) -> serde_json::Value {
 }
 
 async fn wait_js(c: &Client, script: &str) {
-    for _ in 0..300 {
+    for _ in 0..600 {
         if js(c, script).await == serde_json::Value::Bool(true) {
             return;
         }
@@ -286,6 +286,76 @@ async fn desk_watches_an_item_arrive_live_and_opens_a_case() {
         other => panic!("expected an open command, got {other:?}"),
     }
     assert_eq!(cmds[0].payload.actor.name, "desk1");
+
+    // 研判 of an event's categories: tick 突发事件 in the event's detail.
+    h.event(event("ev-2", "花溪区突发道路塌陷", 30.0, 1, Utc::now()))
+        .await;
+    wait_css(&c, "li.event[data-event='ev-2'] button.ev-title")
+        .await
+        .click()
+        .await
+        .expect("event");
+    wait_css(&c, "#detail-body form.judge-form input[value=emergency]")
+        .await
+        .click()
+        .await
+        .expect("tick");
+    wait_css(&c, "#detail-body form.judge-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("judge");
+    wait_css(&c, "li.event[data-event='ev-2'] .tag.judged").await;
+    assert_eq!(
+        js(&c, "return window.__cspViolations").await,
+        serde_json::json!([]),
+        "the desk page (sparklines included) runs under the CSP"
+    );
+    let events: serde_json::Value = c
+        .execute("return fetch('/api/events').then(r => r.json())", vec![])
+        .await
+        .expect("fetch");
+    let ev2 = events
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["event_id"] == "ev-2"))
+        .expect("ev-2")
+        .clone();
+    assert_eq!(ev2["judgement"]["by"], "desk1");
+    assert_eq!(
+        ev2["judgement"]["priorities"],
+        serde_json::json!(["public_interest", "emergency"])
+    );
+
+    // 研判 of a case from the deadline board: confirm its severity as 重大.
+    js(&c, "document.getElementById('detail').close(); return true").await;
+    wait_css(&c, "#deadlines li.dl[data-case='c-a'] button")
+        .await
+        .click()
+        .await
+        .expect("case");
+    wait_css(&c, "#detail-body .judge select[name=severity]")
+        .await
+        .select_by_value("major")
+        .await
+        .expect("severity");
+    wait_css(
+        &c,
+        "#detail-body .judge form:has(select[name=severity]) button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .expect("confirm");
+    let cmds = h.commands("browser-test", 1).await;
+    match &cmds[0].payload.command {
+        CaseCommand::ChangeSeverity {
+            case_id, severity, ..
+        } => {
+            assert_eq!(case_id, "c-a");
+            assert_eq!(*severity, Severity::Major);
+        }
+        other => panic!("expected a severity change, got {other:?}"),
+    }
     c.close().await.expect("close");
     h.stop().await;
 }
@@ -507,7 +577,7 @@ async fn hostile_crawled_text_never_executes() {
 
 /// Wait for a finished download whose name ends with `ext`.
 async fn downloaded(dir: &std::path::Path, ext: &str) -> Vec<u8> {
-    for _ in 0..300 {
+    for _ in 0..600 {
         if let Ok(rd) = std::fs::read_dir(dir) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -556,8 +626,8 @@ fn docx_text(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_opens_a_report_and_downloads_docx_and_xlsx_with_the_same_numbers() {
     let d = driver().await;
-    let h = Harness::start_with_users(private_config(), USERS).await;
-    let now = Utc::now();
+    let h = Harness::start_with_users_at(private_config(), USERS, noon_clock()).await;
+    let now = h.now();
     for (i, county) in ["南明区", "南明区", "花溪区", "云岩区", "观山湖区"]
         .iter()
         .enumerate()
@@ -598,7 +668,7 @@ async fn leader_opens_a_report_and_downloads_docx_and_xlsx_with_the_same_numbers
     login(&c, &h, "leader1").await;
     assert_eq!(c.current_url().await.expect("url").path(), "/reports");
     // Wait for the page to show what the feed brought in.
-    for _ in 0..100 {
+    for _ in 0..300 {
         c.refresh().await.expect("refresh");
         wait_css(&c, ".kpi[data-kpi='舆情信息'] .v").await;
         if js(
@@ -641,6 +711,11 @@ async fn leader_opens_a_report_and_downloads_docx_and_xlsx_with_the_same_numbers
     assert_eq!(breaches, "1");
     assert_eq!(rate, "50.0%");
     wait_css(&c, "#chart-volume canvas").await;
+    assert_eq!(
+        js(&c, "return window.__cspViolations").await,
+        serde_json::json!([]),
+        "the report page (ECharts included) runs under the CSP"
+    );
     let unit_row = js(&c, "return [...document.querySelectorAll('#t-units tbody tr')].map(r => [...r.cells].map(td => td.textContent))").await;
     let unit_row = &unit_row[0];
     assert_eq!(unit_row[0], "nanming名称");
@@ -687,6 +762,36 @@ async fn leader_opens_a_report_and_downloads_docx_and_xlsx_with_the_same_numbers
         summary.contains(&format!("本期共监测舆情信息{items}条")),
         "{summary}"
     );
+    c.close().await.expect("close");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_viewer_of_the_public_demo_gets_a_read_only_desk() {
+    let d = driver().await;
+    // The default config: the read API and the desk page are public (loopback demo).
+    let h = Harness::start_with_users(config(), USERS).await;
+    h.item(doc("p1", "ev-1", "南明区停水", "南明区", Utc::now()))
+        .await;
+    let c = browser(&d).await;
+    c.goto(&h.url("/")).await.expect("goto");
+    wait_css(&c, "li.item[data-doc='p1']").await;
+    let state = js(
+        &c,
+        "return [document.querySelector('#open-case').offsetParent === null, \
+                 document.querySelectorAll('.item-actions').length, \
+                 document.querySelector('header .user').textContent]",
+    )
+    .await;
+    assert_eq!(state[0], true, "no 手动立案 for anonymous viewers");
+    assert_eq!(state[1], 0, "no item actions");
+    assert!(
+        state[2].as_str().is_some_and(|t| t.contains("未登录")),
+        "{state}"
+    );
+    // Pages other than the desk still require a login.
+    c.goto(&h.url("/reports")).await.expect("goto");
+    assert_eq!(c.current_url().await.expect("url").path(), "/login");
     c.close().await.expect("close");
     h.stop().await;
 }

@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
         ["eval", file] => ingest::tools::eval_extraction(std::path::Path::new(file), &mut out)?,
         ["extract", target] => ingest::tools::extract(target, &mut out).await?,
         ["bench"] => ingest::tools::bench(&mut out).await?,
+        ["profile"] => ingest::tools::profile_stages(&mut out)?,
         ["explain", file] => {
             let bytes = std::fs::read(file)?;
             print!(

@@ -50,6 +50,12 @@ pub struct Config {
     pub near_duplicate_max_distance: u32,
     #[serde(default = "d::fingerprint_window")]
     pub fingerprint_window: usize,
+    /// Scaling out: this worker crawls the sources whose id hashes to `worker_index` modulo
+    /// `worker_count` (each worker keeps its own state directory).
+    #[serde(default)]
+    pub worker_index: u32,
+    #[serde(default = "d::worker_count")]
+    pub worker_count: u32,
 }
 
 impl Default for Config {
@@ -75,6 +81,8 @@ impl Default for Config {
             state_ttl_days: d::state_ttl_days(),
             near_duplicate_max_distance: d::near_duplicate_max_distance(),
             fingerprint_window: d::fingerprint_window(),
+            worker_index: 0,
+            worker_count: d::worker_count(),
         }
     }
 }
@@ -89,6 +97,24 @@ impl Config {
     pub fn backoff_max(&self) -> Duration {
         Duration::from_secs(self.backoff_max_secs)
     }
+
+    /// The enabled sources this worker crawls.
+    pub fn my_sources(&self) -> impl Iterator<Item = &SourceConfig> {
+        let count = self.worker_count.max(1);
+        self.sources
+            .iter()
+            .filter(move |s| s.enabled && shard_of(&s.id, count) == self.worker_index)
+    }
+}
+
+/// A stable shard for a source id (FNV-1a: the same on every build and machine).
+pub fn shard_of(id: &str, count: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % count.max(1)
 }
 
 /// What kind of source a URL is.
@@ -131,7 +157,8 @@ pub struct SourceConfig {
     pub tags: Vec<String>,
     #[serde(default = "d::yes")]
     pub enabled: bool,
-    /// Exempts this source from the SSRF guard (private, loopback, link-local targets).
+    /// Exempts this source's own host from the SSRF guard (private, loopback, link-local
+    /// targets); its links and redirects to other private hosts are still refused.
     #[serde(default)]
     pub allow_private: bool,
     /// The outlet's name (来源) when the pages do not say it.
@@ -321,6 +348,9 @@ mod d {
     }
     pub fn fingerprint_window() -> usize {
         50_000
+    }
+    pub fn worker_count() -> u32 {
+        1
     }
     pub fn interval_secs() -> u64 {
         300

@@ -55,7 +55,7 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
     });
     let slots = Arc::new(Semaphore::new(cfg.max_concurrent_sources.max(1)));
     let mut tasks = JoinSet::new();
-    for src in cfg.sources.iter().filter(|s| s.enabled) {
+    for src in cfg.my_sources() {
         tasks.spawn(
             crawler
                 .clone()
@@ -64,7 +64,9 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
     }
     tasks.spawn(crawler.clone().expiry_loop(shutdown.clone()));
     info!(
-        sources = cfg.sources.iter().filter(|s| s.enabled).count(),
+        sources = cfg.my_sources().count(),
+        worker = cfg.worker_index,
+        workers = cfg.worker_count,
         "ingest started"
     );
     while let Some(joined) = tasks.join_next().await {
@@ -78,6 +80,12 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
 }
 
 fn validate(config: &Config) -> Result<(), Error> {
+    if config.worker_index >= config.worker_count.max(1) {
+        return Err(Error::Config(format!(
+            "worker_index {} must be below worker_count {}",
+            config.worker_index, config.worker_count
+        )));
+    }
     let mut ids = std::collections::HashSet::new();
     for s in &config.sources {
         if s.id.trim().is_empty() {
@@ -276,7 +284,13 @@ impl Crawler {
             };
             let page = match self
                 .fetcher
-                .fetch(&list_url, src.allow_private, Want::Html, None, shutdown)
+                .fetch(
+                    &list_url,
+                    private_allowed(src, &list_url),
+                    Want::Html,
+                    None,
+                    shutdown,
+                )
                 .await?
             {
                 Fetched::NotModified => break,
@@ -338,7 +352,7 @@ impl Crawler {
         if self.state.is_seen(&doc_id)? {
             return Ok(ItemOutcome::Seen);
         }
-        let now = self.ctx.clock.now();
+        let now = self.state.first_seen(&doc_id, self.ctx.clock.now())?;
         let mut doc = RawDocument {
             doc_id: doc_id.clone(),
             source_id: src.id.clone(),
@@ -361,7 +375,10 @@ impl Crawler {
                 && matches!(src.kind, SourceType::Rss | SourceType::Json)
                 && item.text.chars().count() < self.cfg.summary_min_chars);
         if let (true, Some(url)) = (needs_page, link.as_ref()) {
-            match self.fetch_article(src, url, now, shutdown).await {
+            match self
+                .fetch_article(src, url, self.ctx.clock.now(), shutdown)
+                .await
+            {
                 Ok(a) => merge_article(&mut doc, a),
                 Err(e) if e.is_retryable() || matches!(e, Error::Shutdown) => return Err(e),
                 // A list page's link that can never be fetched (404, robots, refused): remember
@@ -393,7 +410,7 @@ impl Crawler {
     ) -> Result<Article, Error> {
         let page: Page = match self
             .fetcher
-            .fetch(url, src.allow_private, Want::Html, None, shutdown)
+            .fetch(url, private_allowed(src, url), Want::Html, None, shutdown)
             .await?
         {
             Fetched::Page(p) => p,
@@ -509,6 +526,12 @@ fn merge_article(doc: &mut RawDocument, a: Article) {
     doc.author = doc.author.take().or(a.author);
     doc.site_name = doc.site_name.take().or(a.site_name);
     doc.encoding = a.encoding;
+}
+
+/// The SSRF exemption of a source covers its own host only: links it publishes to other
+/// private addresses are refused like anyone's.
+fn private_allowed(src: &SourceConfig, url: &Url) -> bool {
+    src.allow_private && Url::parse(&src.url).is_ok_and(|own| own.host_str() == url.host_str())
 }
 
 /// CPU-bound parsing off the async workers.

@@ -27,8 +27,19 @@ pub fn decode(bytes: &[u8], header_charset: Option<&str>) -> Decoded {
     let declared = header_charset
         .and_then(|c| Encoding::for_label(c.trim().trim_matches('"').as_bytes()))
         .or_else(|| sniff_declared(&bytes[..bytes.len().min(PRESCAN_BYTES)]));
+    // Valid UTF-8 with non-ASCII text is UTF-8 whatever a header says: GBK or Big5 text is
+    // practically never valid UTF-8, while UTF-8 read as GBK decodes "cleanly" into mojibake.
+    if declared.is_some_and(|d| d != UTF_8) && !bytes.is_ascii() {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return Decoded {
+                text: text.to_string(),
+                encoding: UTF_8.name(),
+            };
+        }
+    }
     if let Some(enc) = declared {
-        let enc = widen(enc);
+        // No widening needed for GB2312: encoding_rs maps that label to GBK, whose decoder
+        // accepts all of GB18030.
         let (text, _, had_errors) = enc.decode(bytes);
         if !had_errors {
             return Decoded {
@@ -59,12 +70,6 @@ pub fn decode(bytes: &[u8], header_charset: Option<&str>) -> Decoded {
         text: text.into_owned(),
         encoding: enc.name(),
     }
-}
-
-/// GB2312 pages routinely contain GBK/GB18030 characters; decode with the superset. (encoding_rs
-/// already maps the `gb2312` label to GBK, whose decoder accepts all of GB18030.)
-fn widen(enc: &'static Encoding) -> &'static Encoding {
-    enc
 }
 
 fn detect(bytes: &[u8]) -> &'static Encoding {
@@ -174,6 +179,22 @@ mod tests {
         let d = decode(&page, None);
         assert!(d.text.contains("食品安全"), "{} {}", d.encoding, d.text);
         assert!(!d.text.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn utf8_served_as_gbk_is_read_as_utf8() {
+        let page = "<meta charset=gbk><p>贵阳市人民政府办公厅关于做好政务舆情回应工作的通知</p>";
+        let d = decode(page.as_bytes(), Some("gbk"));
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.text.contains("政务舆情"));
+    }
+
+    #[test]
+    fn gb2312_label_reads_gb18030_four_byte_characters() {
+        // 𠮷 exists only in GB18030 (four bytes); sites declaring gb2312 still serve it.
+        let (bytes, _, _) = encoding_rs::GB18030.encode("<meta charset=gb2312><p>吉祥的𠮷字</p>");
+        let d = decode(&bytes, None);
+        assert!(d.text.contains("吉祥的𠮷字"), "{}", d.text);
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub enum Error {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
+    #[error("{url} deferred for {}s at the server's request (retry-after)", wait.as_secs())]
+    Deferred { url: String, wait: Duration },
     #[error("network error fetching {url}: {reason}")]
     Network { url: String, reason: String },
     #[error("timed out fetching {url}")]
@@ -48,7 +50,11 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
-            Error::Network { .. } | Error::Timeout { .. } | Error::State(_) | Error::Io(_) => true,
+            Error::Network { .. }
+            | Error::Timeout { .. }
+            | Error::Deferred { .. }
+            | Error::State(_)
+            | Error::Io(_) => true,
             Error::Bus(e) => e.is_retryable(),
             Error::TooLarge { .. }
             | Error::Refused { .. }

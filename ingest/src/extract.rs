@@ -14,7 +14,7 @@
 //! Publish time comes from `<meta>` first, then from the date expressions nearest above the body
 //! (the byline), preferring ones with a time of day and a 发布/时间/日期 label.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -63,6 +63,17 @@ pub fn extract_article(
     now: DateTime<Utc>,
     tz: FixedOffset,
 ) -> Article {
+    // The HTML parser's scope checks walk the stack of open elements, so pathological nesting
+    // costs quadratic time: such a page is flattened to its text blocks first.
+    let stripped = strip_inert(html);
+    let html: &str = &stripped;
+    let flattened;
+    let html = if nesting_depth(html) > MAX_NESTING {
+        flattened = flatten(html);
+        &flattened
+    } else {
+        html
+    };
     let doc = Html::parse_document(html);
     let page = Lines::build(doc.tree.root());
     let title = rules
@@ -84,22 +95,35 @@ pub fn extract_article(
     // A clear byline stamp (labelled or with a time of day, next to the headline) is what a
     // reader sees and wins over <meta>, which some sites fill with an update or index time.
     let text_time = page.find_publish_time(body_range.map(|c| c.line_start), &title, now, tz);
+    let meta = meta_time(&doc, now, tz);
+    // A byline with only a date, and a <meta> time on that same date: the meta is as right
+    // and more precise.
+    let same_day_meta = |t: &(f64, DateTime<Utc>, bool)| {
+        meta.filter(|m| {
+            !t.2 && m.with_timezone(&tz).date_naive() == t.1.with_timezone(&tz).date_naive()
+        })
+    };
     let published_at = rules
         .and_then(|r| r.time.as_deref())
         .and_then(|s| select_time(&doc, s, now, tz))
         .or_else(|| {
             text_time
-                .filter(|(score, _)| *score >= STRONG_TIME)
-                .map(|(_, t)| t)
+                .filter(|t| t.0 >= STRONG_TIME)
+                .map(|t| same_day_meta(&t).unwrap_or(t.1))
         })
-        .or_else(|| meta_time(&doc, now, tz))
-        .or_else(|| text_time.map(|(_, t)| t));
+        .or(meta)
+        .or_else(|| text_time.map(|t| t.1));
 
+    // Chinese sites fill <meta name=author> with the outlet or a template placeholder as often
+    // as with a person: the visible byline comes first, the meta only if it looks like a name.
     let author = rules
         .and_then(|r| r.author.as_deref())
         .and_then(|s| select_text(&doc, s))
-        .or_else(|| meta_content(&doc, &["author", "article:author", "byl"]))
-        .or_else(|| page.find_author(body_range.map(|c| c.line_start)));
+        .or_else(|| page.find_author(body_range.map(|c| (c.line_start, c.line_end))))
+        .or_else(|| {
+            meta_content(&doc, &["author", "article:author", "byl"])
+                .filter(|a| looks_like_person(a))
+        });
     let site_name = meta_content(&doc, &["og:site_name", "site_name", "sitename"]);
 
     Article {
@@ -112,12 +136,194 @@ pub fn extract_article(
     }
 }
 
+/// Drop `<script>`, `<style>` and comments before parsing. They never hold article text, and
+/// on modern pages they are most of the bytes, which the HTML tokenizer would otherwise walk
+/// character by character.
+fn strip_inert(html: &str) -> std::borrow::Cow<'_, str> {
+    let b = html.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0usize;
+    let mut i = 0usize;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+        let at = i + off;
+        let rest = &b[at..];
+        let end = if rest.starts_with(b"<!--") {
+            find_bytes(&b[at + 4..], b"-->").map(|e| at + 4 + e + 3)
+        } else if starts_with_ci(rest, b"<script") || starts_with_ci(rest, b"<style") {
+            let close: &[u8] = if starts_with_ci(rest, b"<script") {
+                b"</script"
+            } else {
+                b"</style"
+            };
+            find_ci(&b[at + 1..], close).map(|e| {
+                let close_at = at + 1 + e;
+                b[close_at..]
+                    .iter()
+                    .position(|&c| c == b'>')
+                    .map_or(b.len(), |g| close_at + g + 1)
+            })
+        } else {
+            i = at + 1;
+            continue;
+        };
+        // An unterminated script or comment swallows the rest of the page, as a browser would.
+        let end = end.unwrap_or(b.len());
+        let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
+        o.push_str(&html[copied..at]);
+        copied = end;
+        i = end;
+        if i >= b.len() {
+            break;
+        }
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(html),
+        Some(mut o) => {
+            o.push_str(&html[copied.min(html.len())..]);
+            std::borrow::Cow::Owned(o)
+        }
+    }
+}
+
+fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = needle[0];
+    let mut i = 0;
+    while let Some(off) = hay[i..].iter().position(|&c| c == first) {
+        let at = i + off;
+        if starts_with_ci(&hay[at..], needle) {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
+}
+
+/// Nesting beyond this is hostile or broken; real pages stay far below 200.
+const MAX_NESTING: usize = 1000;
+
+/// Elements that never nest or that the parser closes implicitly when a sibling opens.
+fn is_non_nesting(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"br"
+            | b"img"
+            | b"meta"
+            | b"link"
+            | b"input"
+            | b"hr"
+            | b"area"
+            | b"base"
+            | b"col"
+            | b"embed"
+            | b"param"
+            | b"source"
+            | b"track"
+            | b"wbr"
+            | b"p"
+            | b"li"
+            | b"td"
+            | b"th"
+            | b"tr"
+            | b"option"
+            | b"dd"
+            | b"dt"
+            | b"!doctype"
+            | b"!--"
+    )
+}
+
+/// An upper estimate of the element nesting depth, from the tags alone (no parse).
+fn nesting_depth(html: &str) -> usize {
+    let b = html.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+        i += off + 1;
+        let closing = b.get(i) == Some(&b'/');
+        let start = if closing { i + 1 } else { i };
+        let end = b[start..]
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'!' || *c == b'-'))
+            .map_or(b.len(), |e| start + e);
+        if end == start {
+            continue;
+        }
+        let name = b[start..end].to_ascii_lowercase();
+        if is_non_nesting(&name) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            let self_closing = b[end..]
+                .iter()
+                .position(|&c| c == b'>')
+                .is_some_and(|gt| gt > 0 && b[end + gt - 1] == b'/');
+            if !self_closing {
+                depth += 1;
+                max = max.max(depth);
+            }
+        }
+    }
+    max
+}
+
+/// Keep only the text, with block boundaries as paragraphs, in a flat document.
+fn flatten(html: &str) -> String {
+    let title = html
+        .find("<title")
+        .and_then(|s| html[s..].find('>').map(|g| s + g + 1))
+        .and_then(|s| html[s..].find("</title").map(|e| &html[s..s + e]))
+        .unwrap_or("");
+    let mut out = format!("<html><head><title>{title}</title></head><body><div>");
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                if !text.trim().is_empty() {
+                    out.push_str("<p>");
+                    out.push_str(text.trim());
+                    out.push_str("</p>");
+                }
+                text.clear();
+            }
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    if !text.trim().is_empty() {
+        out.push_str("<p>");
+        out.push_str(text.trim());
+        out.push_str("</p>");
+    }
+    out.push_str("</div></body></html>");
+    out
+}
+
 /// Plain text of an HTML fragment (feed summaries, post text): block boundaries become line
 /// breaks, tags and scripts disappear.
 pub fn html_to_text(fragment: &str) -> String {
     if !fragment.contains('<') && !fragment.contains('&') {
         return normalize_space_lines(fragment);
     }
+    let flattened;
+    let fragment = if nesting_depth(fragment) > MAX_NESTING {
+        flattened = flatten(fragment);
+        &flattened
+    } else {
+        fragment
+    };
     let doc = Html::parse_fragment(fragment);
     let lines = Lines::build(doc.tree.root());
     lines
@@ -131,6 +337,10 @@ pub fn html_to_text(fragment: &str) -> String {
 /// Article links of a list page: the rule's selector when given, else anchors that look like
 /// article titles on the same site.
 pub fn extract_links(html: &str, base: &Url, rules: Option<&SiteRules>) -> (Vec<Url>, Option<Url>) {
+    if nesting_depth(html) > MAX_NESTING {
+        // No trustworthy structure to apply selectors to; the page is hostile or broken.
+        return (Vec::new(), None);
+    }
     let doc = Html::parse_document(html);
     let mut seen = HashSet::new();
     let mut links = Vec::new();
@@ -170,7 +380,8 @@ pub fn extract_links(html: &str, base: &Url, rules: Option<&SiteRules>) -> (Vec<
                         continue;
                     }
                     if let Ok(u) = base.join(href.trim()) {
-                        if u.host_str() == base.host_str() && u.path() != base.path() {
+                        if same_site(&u, base) && u.path() != base.path() && looks_like_article(&u)
+                        {
                             push(href, &mut links);
                         }
                     }
@@ -193,6 +404,35 @@ pub fn extract_links(html: &str, base: &Url, rules: Option<&SiteRules>) -> (Vec<
             })
         });
     (links, next)
+}
+
+/// Same host, ignoring `www.` / `m.` prefixes.
+fn same_site(a: &Url, b: &Url) -> bool {
+    let bare = |u: &Url| {
+        let h = u.host_str().unwrap_or("").to_ascii_lowercase();
+        h.strip_prefix("www.")
+            .or_else(|| h.strip_prefix("m."))
+            .unwrap_or(&h)
+            .to_string()
+    };
+    bare(a) == bare(b)
+}
+
+/// Article URLs carry an id or a date (`/202611/t20261126_123.html`, `show.asp?id=42`);
+/// section and tag pages usually do not.
+fn looks_like_article(u: &Url) -> bool {
+    let path = u.path();
+    let mut run = 0usize;
+    let mut longest = 0usize;
+    for c in path.chars().chain(u.query().unwrap_or("").chars()) {
+        if c.is_ascii_digit() {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest >= 3 || path.ends_with(".html") || path.ends_with(".shtml") || path.ends_with(".htm")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,15 +575,25 @@ static BOILERPLATE_ATTR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-fn is_boilerplate_element(el: &scraper::node::Element) -> bool {
+fn is_boilerplate_element(el: &scraper::node::Element, cache: &mut HashMap<String, bool>) -> bool {
     // Page roots carry site-wide classes (`body.weibo_login`): never judge them by name.
     if matches!(el.name(), "html" | "body" | "article" | "main") {
         return false;
     }
-    let id = el.id().unwrap_or("");
-    let class = el.attr("class").unwrap_or("");
-    (!id.is_empty() && BOILERPLATE_ATTR.is_match(id))
-        || (!class.is_empty() && BOILERPLATE_ATTR.is_match(class))
+    // Pages repeat a few class names thousands of times: decide each name once.
+    let mut named = |v: &str| {
+        if v.is_empty() {
+            return false;
+        }
+        if let Some(&b) = cache.get(v) {
+            return b;
+        }
+        let b = BOILERPLATE_ATTR.is_match(v);
+        cache.insert(v.to_string(), b);
+        b
+    };
+    named(el.id().unwrap_or(""))
+        || named(el.attr("class").unwrap_or(""))
         || el.attr("hidden").is_some()
         || el.attr("style").is_some_and(|s| {
             s.replace(' ', "")
@@ -388,6 +638,7 @@ struct Builder {
     heading_depth: usize,
     /// Inside list items: related-news lists and comment threads are lists, articles rarely.
     list_depth: usize,
+    class_cache: HashMap<String, bool>,
     /// Inside script/style/...: nothing is recorded.
     skip: Option<NodeId>,
     /// Inside navigation/footer/comments: lines are recorded (the byline date may sit there)
@@ -435,7 +686,9 @@ impl Builder {
                 if is_block(tag) {
                     self.flush();
                 }
-                if self.boiler.is_none() && (is_boilerplate_tag(tag) || is_boilerplate_element(el))
+                if self.boiler.is_none()
+                    && (is_boilerplate_tag(tag)
+                        || is_boilerplate_element(el, &mut self.class_cache))
                 {
                     self.boiler = Some(node.id());
                 }
@@ -534,6 +787,7 @@ impl Lines {
             links: Vec::new(),
             heading_depth: 0,
             list_depth: 0,
+            class_cache: HashMap::new(),
             skip: None,
             boiler: None,
         };
@@ -632,6 +886,7 @@ impl Lines {
                     .total_cmp(&score(b))
                     .then((b.line_end - b.line_start).cmp(&(a.line_end - a.line_start)))
             })?;
+        let outer = best;
         let t = self.title_line(title);
         loop {
             let span = best.line_end - best.line_start;
@@ -657,9 +912,69 @@ impl Lines {
                 .max_by(|a, b| score(a).total_cmp(&score(b)));
             match inner {
                 Some(c) => best = *c,
-                None => return Some(best),
+                None => return Some(self.extend(best, outer, t)),
             }
         }
+    }
+
+    /// Narrowing may have cut an article that an ad or a share bar splits in two: take back
+    /// the prose that follows (or precedes, down to the headline) within the outer container
+    /// across at most a little navigation.
+    fn extend(&self, inner: Container, outer: Container, title_line: Option<usize>) -> Container {
+        let strong = |l: &Line| {
+            !l.boiler
+                && l.link_chars * 2 <= l.chars
+                && line_score(l.chars, l.link_chars, l.punct, l.listed) >= RESUME_SCORE
+        };
+        let cost = |l: &Line| {
+            if l.boiler {
+                l.chars
+            } else {
+                let s = line_score(l.chars, l.link_chars, l.punct, l.listed);
+                if s < 0.0 { (-s) as usize } else { 0 }
+            }
+        };
+        // Comment threads and stamps follow articles with little navigation in between: they
+        // end the extension rather than being crossed.
+        let stop = |l: &Line| {
+            (l.chars < 160 && FOOTER_MARKER.is_match(&l.text))
+                || l.chars < 40
+                    && (TAIL_MARKER.is_match(&l.text)
+                        || COMMENT_MARKER.is_match(&l.text)
+                        || DATE_LIKE.is_match(&l.text)
+                        || l.text.chars().all(|c| !c.is_alphanumeric()))
+        };
+        let mut out = inner;
+        let mut pending = 0usize;
+        for i in inner.line_end..outer.line_end {
+            if stop(&self.lines[i]) {
+                break;
+            }
+            pending += cost(&self.lines[i]);
+            if pending > EXTEND_BUDGET {
+                break;
+            }
+            if strong(&self.lines[i]) {
+                out.line_end = i + 1;
+                pending = 0;
+            }
+        }
+        let floor = title_line.map_or(outer.line_start, |t| (t + 1).max(outer.line_start));
+        pending = 0;
+        for i in (floor..inner.line_start).rev() {
+            if stop(&self.lines[i]) {
+                break;
+            }
+            pending += cost(&self.lines[i]);
+            if pending > EXTEND_BUDGET {
+                break;
+            }
+            if strong(&self.lines[i]) {
+                out.line_start = i;
+                pending = 0;
+            }
+        }
+        out
     }
 
     fn body_text(&self, start: usize, end: usize, title: &str) -> String {
@@ -714,7 +1029,7 @@ impl Lines {
         title: &str,
         now: DateTime<Utc>,
         tz: FixedOffset,
-    ) -> Option<(f64, DateTime<Utc>)> {
+    ) -> Option<(f64, DateTime<Utc>, bool)> {
         let title_line = if title.is_empty() {
             None
         } else {
@@ -723,8 +1038,24 @@ impl Lines {
                 .position(|l| l.text.contains(title) || (l.chars > 4 && title.contains(&l.text)))
         };
         let anchor = body_start.or(title_line).unwrap_or(0);
-        let mut best: Option<(f64, DateTime<Utc>)> = None;
-        for (i, line) in self.lines.iter().enumerate() {
+        // Stamps sit near the headline and the body start: look there first (far lines score
+        // low anyway), and only search the whole page when nothing is found nearby.
+        let near = anchor.saturating_sub(TIME_WINDOW)..(anchor + TIME_WINDOW).min(self.lines.len());
+        self.best_time_in(near, anchor, title_line, now, tz)
+            .or_else(|| self.best_time_in(0..self.lines.len(), anchor, title_line, now, tz))
+    }
+
+    fn best_time_in(
+        &self,
+        range: std::ops::Range<usize>,
+        anchor: usize,
+        title_line: Option<usize>,
+        now: DateTime<Utc>,
+        tz: FixedOffset,
+    ) -> Option<(f64, DateTime<Utc>, bool)> {
+        let mut best: Option<(f64, DateTime<Utc>, bool)> = None;
+        for i in range {
+            let line = &self.lines[i];
             if line.chars > 400 || !may_hold_time(&line.text) {
                 continue;
             }
@@ -736,35 +1067,116 @@ impl Lines {
                 if line.boiler {
                     s -= 1.0;
                 }
-                if best.as_ref().is_none_or(|(bs, _)| s > *bs) {
-                    best = Some((s, f.at));
+                // Below the floor a date is a mention or a banner, not a stamp.
+                if s > MIN_TIME_SCORE && best.as_ref().is_none_or(|b| s > b.0) {
+                    best = Some((s, f.at, f.has_time));
                 }
             }
         }
         best
     }
 
-    fn find_author(&self, body_start: Option<usize>) -> Option<String> {
-        let anchor = body_start.unwrap_or(0);
-        let from = anchor.saturating_sub(8);
-        let to = (anchor + 3).min(self.lines.len());
-        let lines = self.lines.get(from..to)?;
-        for line in lines.iter().chain(self.lines.iter()) {
-            if line.chars > 200 {
+    /// The byline's person: 作者 before 记者 before 文/ before 编辑 before 责任编辑, nearest to
+    /// the body start first. 来源 names an outlet, not a person, and is left to `site_name`.
+    fn find_author(&self, body: Option<(usize, usize)>) -> Option<String> {
+        let n = self.lines.len();
+        let (anchor, body_end) = body.unwrap_or((0, n));
+        let near = anchor.saturating_sub(10)..(anchor + 3).min(n);
+        // A signature or editor line closes the article.
+        let end = body_end.saturating_sub(4)..(body_end + 10).min(n);
+        let tail = n.saturating_sub(25)..n;
+        let mut best: Option<(usize, usize, String)> = None;
+        for i in near.chain(end).chain(tail) {
+            let line = &self.lines[i];
+            if line.chars > 300 || !AUTHOR_HINT.iter().any(|h| line.text.contains(h)) {
                 continue;
             }
-            if let Some(c) = AUTHOR.captures(&line.text) {
-                if let Some(name) = c.name("name") {
-                    let name = name.as_str().trim();
-                    if !name.is_empty() {
-                        return Some(name.to_string());
-                    }
+            for c in AUTHOR.captures_iter(&line.text) {
+                let label = c
+                    .name("label")
+                    .or_else(|| c.name("reporter"))
+                    .or_else(|| c.name("wen"));
+                let (Some(label), Some(names)) = (label, c.name("name")) else {
+                    continue;
+                };
+                // "记者表示", "记者会": without a separator the next word is often no name.
+                if c.name("reporter").is_some() && names.as_str().starts_with(NOT_A_NAME_START) {
+                    continue;
+                }
+                let rank = match label.as_str() {
+                    "作者" => 0,
+                    "记者" | "通讯员" => 1,
+                    "撰文" | "文" => 2,
+                    "编辑" => 3,
+                    _ => 4,
+                };
+                // `作者： size="20"`: a template's attribute leaked into the text.
+                if line.text[names.end()..].trim_start().starts_with('=') {
+                    continue;
+                }
+                let Some(name) = clean_names(names.as_str()) else {
+                    continue;
+                };
+                let dist = i.abs_diff(anchor);
+                if best
+                    .as_ref()
+                    .is_none_or(|(r, d, _)| (rank, dist) < (*r, *d))
+                {
+                    best = Some((rank, dist, name));
                 }
             }
         }
-        None
+        best.map(|(_, _, n)| n)
     }
 }
+
+fn looks_like_person(name: &str) -> bool {
+    let n = name.chars().count();
+    let han = name.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let latin = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ');
+    (han && (2..=4).contains(&n))
+        || (latin && (3..=30).contains(&n) && name.chars().any(|c| c.is_ascii_alphabetic()))
+}
+
+/// Keep the leading person names of a byline capture, stopping at the next label or number.
+fn clean_names(raw: &str) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for tok in raw.split(|c: char| c.is_whitespace() || matches!(c, '、' | '，' | ',' | '\u{3000}'))
+    {
+        if tok.is_empty() {
+            continue;
+        }
+        if BYLINE_STOP.iter().any(|w| tok.contains(w)) || tok.chars().any(|c| c.is_ascii_digit()) {
+            break;
+        }
+        names.push(tok);
+        if names.len() == 4 {
+            break;
+        }
+    }
+    let joined = names.join("、");
+    (!joined.is_empty()).then_some(joined)
+}
+
+/// Words that follow 记者 in running text ("记者表示", "记者从…获悉", "记者会") but start no name.
+const NOT_A_NAME_START: &[char] = &[
+    '会', '招', '节', '站', '证', '们', '团', '问', '表', '获', '了', '看', '发', '注', '采', '从',
+    '在', '走', '来', '致', '联', '调', '询', '随', '实', '近', '日', '昨', '通', '向', '对', '将',
+    '也', '还', '就', '已', '曾', '正', '均', '称', '说', '和', '与', '同', '到', '前', '再', '又',
+    '都', '被',
+];
+
+const BYLINE_STOP: [&str; 16] = [
+    "发布", "时间", "日期", "来源", "编辑", "浏览", "点击", "阅读", "字号", "报道", "摄", "出处",
+    "稿源", "责任", "作者", "记者",
+];
+
+/// Lines around the body start searched first for the publish time.
+const TIME_WINDOW: usize = 60;
+
+const AUTHOR_HINT: [&str; 5] = ["作者", "记者", "文", "编辑", "通讯员"];
 
 /// Cheap pre-check before running the time patterns on a line.
 fn may_hold_time(text: &str) -> bool {
@@ -776,8 +1188,10 @@ fn may_hold_time(text: &str) -> bool {
 }
 
 static AUTHOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:作者|记者|撰文|文|编辑|责任编辑|来源|稿源|出处)\s*[:：/]\s*(?P<name>[^\s　|｜，,。:：()（）\[\]【】]{2,24})")
-        .expect("static regex")
+    Regex::new(
+        r"(?:(?P<label>作者|记者|通讯员|撰文|责任编辑|编辑)\s*[:：/|｜]\s*|(?P<reporter>记者|通讯员)\s*|(?:^|[^\p{Han}])(?P<wen>文)\s*[:：/|｜]\s*)(?P<name>\p{Han}{2,4}(?:[ 　、，,]{1,2}\p{Han}{2,4}){0,3}|[A-Za-z][A-Za-z0-9_]{2,20})",
+    )
+    .expect("static regex")
 });
 
 /// Share of a container's score a descendant must hold to replace it as the article.
@@ -788,11 +1202,25 @@ const NARROW_SHARE_NEAR_TITLE: f64 = 0.5;
 /// Navigation characters between the headline and a line at which the line counts half.
 const BARRIER_SCALE: f64 = 150.0;
 
+/// Navigation characters the body may be extended across (an ad or share bar inside it).
+const EXTEND_BUDGET: usize = 40;
+
+/// A line scoring this much is prose the body may be extended to.
+const RESUME_SCORE: f64 = 20.0;
+
+/// A text time scoring lower is not taken as the publish time at all.
+const MIN_TIME_SCORE: f64 = -2.0;
+
 /// A text time scoring this high is a byline stamp.
 const STRONG_TIME: f64 = 6.0;
 
 static UPDATE_LABEL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"更新|修改|最后|updated|modified").expect("static regex"));
+
+static TODAY_BANNER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"今天是|今日是|星期[一二三四五六日天]|礼拜[一二三四五六日天]")
+        .expect("static regex")
+});
 
 static TIME_LABEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"发布|时间|日期|发表|更新|来源|作者|编辑|published|date|posted")
@@ -811,6 +1239,10 @@ fn time_score(text: &str, f: &Found, line: usize, anchor: usize, title_line: Opt
     }
     if UPDATE_LABEL.is_match(text) {
         s -= 3.0;
+    }
+    // "今天是2026年11月26日 星期四": the site's date banner, not the article's.
+    if TODAY_BANNER.is_match(text) {
+        s -= 5.0;
     }
     let d = line as f64 - anchor as f64;
     if d < 0.0 {
@@ -844,6 +1276,9 @@ fn is_edge_noise(line: &Line) -> bool {
     if line.chars < 30 && EDITOR_LINE.is_match(&line.text) {
         return true;
     }
+    if line.chars < 160 && FOOTER_MARKER.is_match(&line.text) {
+        return true;
+    }
     line.chars <= 4 && line.punct == 0
 }
 
@@ -852,6 +1287,15 @@ static TAIL_MARKER: LazyLock<Regex> = LazyLock::new(|| {
         r"^[\s·【\[]*(相关报道|相关新闻|相关阅读|相关链接|相关文章|延伸阅读|推荐阅读|热点推荐|热门推荐|猜你喜欢|更多精彩|上一篇|下一篇|发表评论|网友评论|我要评论|分享到|打印本页|关闭窗口|本文通告引用|幻灯欣赏)",
     )
     .expect("static regex")
+});
+
+static FOOTER_MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)版权所有|copyright|©|ICP备|ICP证|备案号|许可证编号|all rights reserved|违法和不良信息举报")
+        .expect("static regex")
+});
+
+static COMMENT_MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"评论|留言|跟帖|回复|网友|认为[:：]|楼主|发表于|by\s").expect("static regex")
 });
 
 static PAGINATION: LazyLock<Regex> = LazyLock::new(|| {
@@ -1109,4 +1553,74 @@ pub fn explain(html: &str) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_list_links_are_article_links_of_the_site() {
+        let base = Url::parse("http://www.example.gov.cn/xwzx/szfyw/").unwrap();
+        let page = r#"<ul class="nav"><li><a href="/">首页</a></li><li><a href="/zwgk/">政务公开栏目首页导航</a></li></ul>
+<ul><li><a href="./202611/t20261126_88.html">市政府召开常务会议研究部署冬季安全生产工作</a></li>
+<li><a href="http://m.example.gov.cn/xwzx/szfyw/202611/t20261125_87.html">市领导调研重点项目建设推进情况</a></li>
+<li><a href="http://other.example.com/a/1.html">外站链接标题足够长的新闻稿件</a></li>
+<li><a href="javascript:void(0)">点击这里查看更多精彩内容吧</a></li></ul>"#;
+        let (links, next) = extract_links(page, &base, None);
+        let links: Vec<String> = links.iter().map(Url::to_string).collect();
+        assert_eq!(
+            links,
+            [
+                "http://www.example.gov.cn/xwzx/szfyw/202611/t20261126_88.html",
+                "http://m.example.gov.cn/xwzx/szfyw/202611/t20261125_87.html"
+            ]
+        );
+        assert!(next.is_none());
+    }
+
+    #[test]
+    fn the_sites_date_banner_is_not_the_publish_time() {
+        let page = "<html><head><title>白云区召开安全生产会议_示范网</title></head><body>\
+<div class=\"top\">今天是2026年11月26日 星期四</div><div><a href=\"/\">首页</a></div>\
+<h1>白云区召开安全生产会议</h1><p>白云区近日召开安全生产工作会议，部署岁末年初安全防范工作，要求各单位压实责任。</p>\
+<p>会议强调，要深入排查整治各类风险隐患，坚决防范遏制重特大事故发生。</p></body></html>";
+        let now: DateTime<Utc> = "2026-11-26T08:00:00Z".parse().unwrap();
+        let a = extract_article(page, None, None, now, crate::config::china_offset());
+        assert_eq!(a.published_at, None, "{:?}", a.published_at);
+    }
+
+    #[test]
+    fn inert_parts_are_stripped() {
+        assert_eq!(
+            strip_inert("a<script type=x>if (a<b) {}</script>b<!-- c -->d<STYLE>p{}</Style>e"),
+            "abde"
+        );
+        assert_eq!(strip_inert("plain <b>text</b>"), "plain <b>text</b>");
+        assert_eq!(strip_inert("x<script>never closed"), "x");
+        assert_eq!(strip_inert("x<!-- never closed"), "x");
+    }
+
+    #[test]
+    fn nesting_depth_estimate() {
+        assert_eq!(
+            nesting_depth("<html><body><div><p>a<p>b<br><img src=x/></div></body></html>"),
+            3
+        );
+        assert_eq!(nesting_depth("<div/><div></div>"), 1);
+        assert_eq!(nesting_depth(&"<div>".repeat(5000)), 5000);
+        assert_eq!(nesting_depth("a < b and c<>d"), 0);
+    }
+
+    #[test]
+    fn flattened_page_keeps_text_blocks() {
+        let page = format!(
+            "<title>标题</title>{}<p>正文一段，有标点。</p>{}",
+            "<div>".repeat(3000),
+            "</div>".repeat(3000)
+        );
+        let a = extract_article(&page, None, None, Utc::now(), crate::config::china_offset());
+        assert_eq!(a.title, "标题");
+        assert_eq!(a.body, "正文一段，有标点。");
+    }
 }

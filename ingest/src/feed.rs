@@ -129,6 +129,21 @@ mod tests {
     }
 
     #[test]
+    fn rdf_and_rsshub_style_descriptions() {
+        let xml = r#"<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://example.cn/"><title>t</title><link>https://example.cn/</link><description>d</description></channel>
+<item rdf:about="https://example.cn/p/1"><title>清镇市发布大风蓝色预警</title><link>https://example.cn/p/1</link>
+<description>&lt;p&gt;预计未来24小时&lt;br&gt;清镇市将出现6级以上大风。&lt;img src="x.png"&gt;&lt;/p&gt;</description><dc:date>2026-11-26T07:00:00+08:00</dc:date></item></rdf:RDF>"#;
+        let items = parse_feed(xml.as_bytes(), None, now(), crate::config::china_offset()).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].text, "预计未来24小时\n清镇市将出现6级以上大风。");
+        assert_eq!(
+            items[0].published_at.unwrap().to_rfc3339(),
+            "2026-11-25T23:00:00+00:00"
+        );
+    }
+
+    #[test]
     fn entity_expansion_is_not_performed() {
         let xml = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
 <rss version="2.0"><channel><title>x</title><item><title>&lol3;</title><link>http://example.cn/1</link></item></channel></rss>"#;

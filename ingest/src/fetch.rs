@@ -78,6 +78,8 @@ struct HostGate {
     permits: Semaphore,
     next_at: tokio::sync::Mutex<Instant>,
     crawl_delay: Mutex<Option<Duration>>,
+    /// Set by a `Retry-After` longer than one backoff wait.
+    deferred_until: Mutex<Option<Instant>>,
 }
 
 #[derive(Clone)]
@@ -128,12 +130,35 @@ impl Fetcher {
         if self.cfg.respect_robots && want != Want::Robots {
             self.check_robots(url, allow_private, shutdown).await?;
         }
+        let gate = self.gate(url);
         let mut attempt = 0u32;
         loop {
+            // A host that asked for a pause longer than we wait in-line is skipped until then.
+            let deferred = *gate
+                .deferred_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(until) = deferred.filter(|u| *u > Instant::now()) {
+                return Err(Error::Deferred {
+                    url: url.to_string(),
+                    wait: until - Instant::now(),
+                });
+            }
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return Err(Error::Shutdown),
                 r = self.fetch_once(url, allow_private, want, validators) => r,
             };
+            if let Some(ra) = result.as_ref().err().and_then(Error::retry_after) {
+                if ra > self.cfg.backoff_max() {
+                    // Honour it across rounds instead of hammering the host at our own pace.
+                    let until = Instant::now() + ra.min(Duration::from_secs(24 * 3600));
+                    *gate
+                        .deferred_until
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(until);
+                    return result;
+                }
+            }
             match result {
                 Err(e) if e.is_retryable() && attempt < self.cfg.max_retries => {
                     attempt += 1;
@@ -172,6 +197,7 @@ impl Fetcher {
                     permits: Semaphore::new(self.cfg.per_host_concurrency.max(1)),
                     next_at: tokio::sync::Mutex::new(Instant::now()),
                     crawl_delay: Mutex::new(None),
+                    deferred_until: Mutex::new(None),
                 })
             })
             .clone()
@@ -460,7 +486,7 @@ fn classify(url: &Url, e: &reqwest::Error) -> Error {
     while let Some(s) = src {
         if let Some(g) = s.downcast_ref::<GuardError>() {
             let reason = g.0.clone();
-            if reason.starts_with("redirect") {
+            if reason.starts_with("redirect loop") || reason.starts_with("redirect limit") {
                 return Error::TooManyRedirects {
                     url: url.to_string(),
                 };
@@ -591,7 +617,13 @@ fn build_client(cfg: &Config, allow_private: bool) -> Result<reqwest::Client, Er
             return attempt.error(GuardError("redirect limit reached".into()));
         }
         let next = attempt.url().clone();
-        if let Err(e) = check_target(&next, allow_private) {
+        // An exempted source may redirect within its own host only: a permitted intranet site
+        // must not become a springboard to other private addresses (cloud metadata, routers).
+        let same_host = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.host_str() == next.host_str());
+        if let Err(e) = check_target(&next, allow_private && same_host) {
             return attempt.error(GuardError(format!("redirect target refused: {e}")));
         }
         attempt.follow()

@@ -13,6 +13,7 @@
 //! - [`feed`], [`social`]: feed and JSON documents → items. Pure.
 //! - [`canon`], [`simhash`]: canonical URLs / document ids, fingerprints. Pure.
 //! - [`state`]: crawl state in sled (seen ids, validators, fingerprints, health) with expiry.
+//! - [`manual`]: manual intake (网信通报, unit-reported emergencies) as a function and a route.
 //! - [`tools`]: `yuqing extract`, `yuqing eval extraction`, `yuqing bench ingest`.
 //!
 //! ## Invariants
@@ -32,6 +33,7 @@ pub mod extract;
 pub mod feed;
 pub mod fetch;
 pub mod item;
+pub mod manual;
 pub mod simhash;
 pub mod social;
 pub mod state;
@@ -70,6 +72,39 @@ mod tests {
             serde_json::to_value(&w.ingest).unwrap(),
             serde_json::to_value(&code).unwrap()
         );
+    }
+
+    #[test]
+    fn workers_split_the_sources() {
+        let sources: Vec<SourceConfig> = (0..40)
+            .map(|i| SourceConfig::new(&format!("s{i}"), SourceType::Rss, "http://x.cn/"))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for w in 0..3 {
+            let cfg = Config {
+                sources: sources.clone(),
+                worker_index: w,
+                worker_count: 3,
+                ..Config::default()
+            };
+            let mine: Vec<_> = cfg.my_sources().map(|s| s.id.clone()).collect();
+            assert!(!mine.is_empty());
+            for id in mine {
+                assert!(seen.insert(id), "a source on two workers");
+            }
+        }
+        assert_eq!(seen.len(), 40);
+    }
+
+    /// The README's example configuration is real configuration.
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml").unwrap() + "```toml".len();
+        let end = start + readme[start..].find("```").unwrap();
+        let w: Wrapper = toml::from_str(&readme[start..end]).unwrap();
+        assert_eq!(w.ingest.sources.len(), 3);
+        assert_eq!(w.ingest.sources[1].rules.as_ref().unwrap().max_pages, 2);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct CrawlState {
     content: sled::Tree,
     fingerprints: sled::Tree,
     health: sled::Tree,
+    first_seen: sled::Tree,
     /// Recent fingerprints for near-duplicate search, oldest first.
     window: Mutex<VecDeque<(u64, String)>>,
     window_cap: usize,
@@ -68,6 +69,7 @@ impl CrawlState {
             validators: db.open_tree("validators")?,
             content: db.open_tree("content")?,
             health: db.open_tree("health")?,
+            first_seen: db.open_tree("first_seen")?,
             fingerprints,
             db,
             window: Mutex::new(window),
@@ -81,6 +83,17 @@ impl CrawlState {
 
     pub fn mark_seen(&self, doc_id: &str, at: DateTime<Utc>) -> Result<(), Error> {
         put(&self.seen, doc_id, &Stamped { at, value: () })
+    }
+
+    /// When an item was first detected: `now` the first time it is asked, the stored time
+    /// afterwards. An item whose article fetch fails is published in a later round, but the
+    /// response clock (七.4) must start at its first detection.
+    pub fn first_seen(&self, doc_id: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
+        if let Some(s) = get::<()>(&self.first_seen, doc_id)? {
+            return Ok(s.at);
+        }
+        put(&self.first_seen, doc_id, &Stamped { at: now, value: () })?;
+        Ok(now)
     }
 
     pub fn validators(&self, url: &str) -> Result<Option<Validators>, Error> {
@@ -239,6 +252,11 @@ mod tests {
         assert_eq!(s.dedup("h1", 0, 3).unwrap(), Dedup::Exact("d1".into()));
         assert_eq!(s.dedup("h2", 0xFFFE, 3).unwrap(), Dedup::Near("d1".into()));
         assert_eq!(s.dedup("h2", 0xFF00_0000, 3).unwrap(), Dedup::New);
+        assert_eq!(s.first_seen("d9", t0).unwrap(), t0);
+        assert_eq!(
+            s.first_seen("d9", t0 + chrono::Duration::hours(1)).unwrap(),
+            t0
+        );
         assert!(s.expire(t0 + chrono::Duration::days(1)).unwrap() >= 3);
         assert!(!s.is_seen("d1").unwrap());
     }

@@ -48,6 +48,10 @@ static US_DATE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<m>\d{1,2})(?:-|月)(?P<d>\d{1,2})日?$").expect("static regex")
+});
+
 static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?P<n>\d+|[一二两三四五六七八九十半])\s*(?P<u>秒钟?|分钟|小时|个小时|天|日|周|星期|个月|月|年)\s*(?:之)?前")
         .expect("static regex")
@@ -90,6 +94,19 @@ pub fn parse_time(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Option<Dat
     }
     if t.contains("刚刚") || t.eq_ignore_ascii_case("just now") {
         return Some(now);
+    }
+    // A bare `11-26` (Weibo's form for posts of this year): midnight of that day.
+    if let Some(c) = MONTH_DAY.captures(t) {
+        let (Some(m), Some(d)) = (num(&c, "m"), num(&c, "d")) else {
+            return None;
+        };
+        let year = now.with_timezone(&tz).year() as u32;
+        let at = local(year, m, d, 0, 0, 0, tz)?;
+        return if at > now + Duration::days(1) {
+            local(year - 1, m, d, 0, 0, 0, tz)
+        } else {
+            Some(at)
+        };
     }
     find_times(t, now, tz).into_iter().next().map(|f| f.at)
 }
@@ -223,6 +240,8 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
         let (Some(n), Some(u), Some(whole)) = (c.name("n"), c.name("u"), c.get(0)) else {
             continue;
         };
+        // `半小时前`: half of the unit.
+        let half = n.as_str() == "半";
         let n = match n.as_str() {
             "半" => 0,
             s => s
@@ -232,6 +251,8 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
                 .unwrap_or(0),
         };
         let back = match u.as_str() {
+            "小时" | "个小时" if half => Duration::minutes(30),
+            "天" | "日" if half => Duration::hours(12),
             u if u.starts_with('秒') => Duration::seconds(n),
             "分钟" => Duration::minutes(n),
             "小时" | "个小时" => Duration::hours(n),
@@ -373,6 +394,8 @@ mod tests {
             ("4月11日 09:00", "2017-04-11T01:00:00Z"),
             ("3小时前", "2017-04-12T01:00:00Z"),
             ("5分钟前", "2017-04-12T03:55:00Z"),
+            ("半小时前", "2017-04-12T03:30:00Z"),
+            ("三天前", "2017-04-09T04:00:00Z"),
             ("2天前", "2017-04-10T04:00:00Z"),
             ("昨天 12:00", "2017-04-11T04:00:00Z"),
             ("今天 08:15", "2017-04-12T00:15:00Z"),
@@ -384,6 +407,8 @@ mod tests {
             ("Wed Apr 12 10:30:00 +0800 2017", "2017-04-12T02:30:00Z"),
             ("1491964200", "2017-04-12T02:30:00Z"),
             ("发布日期： 9/17/2004 5:54:13 AM", "2004-09-16T21:54:13Z"),
+            ("04-11", "2017-04-10T16:00:00Z"),
+            ("4月11日", "2017-04-10T16:00:00Z"),
             ("4/12/2017 10:30:00 PM", "2017-04-12T14:30:00Z"),
             ("1491964200000", "2017-04-12T02:30:00Z"),
         ];

@@ -156,6 +156,17 @@ async fn next_doc(sub: &mut Box<dyn common::Subscription>) -> Option<Envelope<Ra
     Some(Envelope::decode(&d.payload).unwrap())
 }
 
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Wait for a health record of `source` satisfying `pred`.
 async fn wait_health(
     bus: &SharedBus,
@@ -290,9 +301,10 @@ async fn feed_items_are_completed_from_article_pages_and_never_reemitted_after_r
     assert_eq!(third.payload.title, "花溪区道路施工");
     // Several more rounds pass; nothing else may appear.
     let before = hits.count("/feed.xml");
-    while hits.count("/feed.xml") < before + 2 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("two more feed rounds", || {
+        hits.count("/feed.xml") >= before + 2
+    })
+    .await;
     assert!(
         tokio::time::timeout(Duration::from_millis(1500), sub.recv())
             .await
@@ -337,9 +349,10 @@ async fn conditional_get_gets_304_and_publishes_nothing_new() {
     let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
     let doc = next_doc(&mut sub).await.unwrap();
     assert!(doc.payload.body.contains("高频事项"));
-    while hits.conditional("/feed.xml") < 2 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("two conditional requests", || {
+        hits.conditional("/feed.xml") >= 2
+    })
+    .await;
     assert!(
         tokio::time::timeout(Duration::from_millis(500), sub.recv())
             .await
@@ -754,5 +767,98 @@ async fn per_host_concurrency_is_bounded_across_sources() {
         max_seen.load(Ordering::SeqCst),
         1,
         "more than one request in flight to one host"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_defers_the_host_across_rounds() {
+    let (addr, hits) = serve(Arc::new(|path, _, _| match path {
+        "/feed.xml" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "3600")],
+        )
+            .into_response(),
+        _ => not_found(),
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = open_bus(dir.path());
+    let run = Running::start(
+        test_config(vec![local_source(
+            "busy",
+            SourceType::Rss,
+            format!("http://{addr}/feed.xml"),
+        )]),
+        ctx(&bus, dir.path()),
+    );
+    let h = wait_health(&bus, "busy", |h| h.consecutive_failures >= 3).await;
+    run.stop().await;
+    assert!(h.last_error.unwrap().contains("deferred"));
+    assert_eq!(
+        hits.count("/feed.xml"),
+        1,
+        "the host was asked again before its Retry-After"
+    );
+}
+
+/// An exempted (intranet) source may not be used as a springboard: its links and redirects to
+/// other private hosts are refused, and the items travel with the feed's own text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exempted_source_cannot_reach_other_private_hosts() {
+    // The "internal" target on another loopback address, which must never be reached.
+    let inner = Router::new().fallback(|| async { "secret" });
+    let inner_listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let inner_addr = inner_listener.local_addr().unwrap();
+    let inner_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ih = inner_hits.clone();
+    let inner = inner.layer(axum::middleware::from_fn(
+        move |req: Request, next: axum::middleware::Next| {
+            ih.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { next.run(req).await }
+        },
+    ));
+    tokio::spawn(async move { axum::serve(inner_listener, inner).await.unwrap() });
+
+    let secret = format!("http://{inner_addr}/latest/meta-data");
+    let (addr, hits) = serve(Arc::new(move |path, _, _| match path {
+        "/feed.xml" => (
+            [(header::CONTENT_TYPE, "application/rss+xml")],
+            rss(&[
+                ("经跳转的链接", "/go", "跳转摘要"),
+                ("指向内网的链接", secret.as_str(), "内网摘要"),
+            ]),
+        )
+            .into_response(),
+        "/go" => (StatusCode::FOUND, [(header::LOCATION, secret.clone())]).into_response(),
+        _ => not_found(),
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = open_bus(dir.path());
+    let run = Running::start(
+        test_config(vec![local_source(
+            "intranet",
+            SourceType::Rss,
+            format!("http://{addr}/feed.xml"),
+        )]),
+        ctx(&bus, dir.path()),
+    );
+    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
+    let mut bodies = vec![
+        next_doc(&mut sub).await.unwrap().payload.body,
+        next_doc(&mut sub).await.unwrap().payload.body,
+    ];
+    bodies.sort();
+    run.stop().await;
+    assert_eq!(bodies, ["内网摘要", "跳转摘要"]);
+    assert_eq!(
+        hits.count("/go"),
+        1,
+        "the redirecting link itself is on the exempted host"
+    );
+    assert_eq!(
+        inner_hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a private host was reached"
     );
 }

@@ -16,6 +16,8 @@ pub struct AssignInput {
     pub jurisdiction: Jurisdiction,
     /// The unit that reported an emergency not yet online.
     pub reported_by_unit: Option<String>,
+    /// Title and keywords: searched for a district/county name when the place is unknown.
+    pub text: String,
 }
 
 impl AssignInput {
@@ -26,6 +28,7 @@ impl AssignInput {
             department: event.department.clone(),
             jurisdiction: event.jurisdiction.clone(),
             reported_by_unit: event.flags.reported_by_unit.clone(),
+            text: format!("{} {}", event.title, event.keywords.join(" ")),
         }
     }
 }
@@ -92,6 +95,14 @@ pub fn assign_owner(config: &Config, input: &AssignInput) -> Assignment {
     }
 
     match &input.jurisdiction {
+        // "Local" to the city itself (an analyzer may say so): the city as a whole.
+        Jurisdiction::Local { county, .. } if is_city_name(county) => assign_owner(
+            config,
+            &AssignInput {
+                jurisdiction: Jurisdiction::City { counties: vec![] },
+                ..input.clone()
+            },
+        ),
         Jurisdiction::Local { county, .. } => match config.county_unit(county) {
             Some(gov) => {
                 let local_dept = input.domain.as_deref().and_then(|domain| {
@@ -158,6 +169,29 @@ pub fn assign_owner(config: &Config, input: &AssignInput) -> Assignment {
                 place.as_deref().unwrap_or("未知")
             ),
         ),
+        // The analyzer found no place, but the title names a locality (often by its short
+        // name, "花溪这边..."): use it.
+        Jurisdiction::Unknown if !config.counties_in_text(&input.text).is_empty() => {
+            let mut counties = config.counties_in_text(&input.text);
+            let jurisdiction = if counties.len() == 1 {
+                Jurisdiction::Local {
+                    county: counties.remove(0),
+                    township: None,
+                }
+            } else {
+                Jurisdiction::City { counties }
+            };
+            let mut a = assign_owner(
+                config,
+                &AssignInput {
+                    jurisdiction,
+                    text: String::new(),
+                    ..input.clone()
+                },
+            );
+            a.reason = format!("据标题识别地点:{}", a.reason);
+            a
+        }
         Jurisdiction::Unknown => match config.unknown_place_owner {
             UnknownPlaceOwner::Department => by_department_or_coordination(
                 config,
@@ -168,6 +202,10 @@ pub fn assign_owner(config: &Config, input: &AssignInput) -> Assignment {
             UnknownPlaceOwner::Coordination => coordination(config, "未识别事发地"),
         },
     }
+}
+
+fn is_city_name(place: &str) -> bool {
+    matches!(place.trim(), "贵阳市" | "贵阳" | "全市" | "贵州省贵阳市")
 }
 
 fn by_department_or_coordination(
@@ -235,16 +273,19 @@ pub fn open_reason(config: &Config, event: &EventUpdate) -> Option<String> {
             return Some(format!("研判等级{}", level.label_zh()));
         }
     }
-    if event.heat >= rules.priority_min_heat {
-        let hits: Vec<&str> = event
-            .priorities
-            .iter()
-            .filter(|p| rules.open_on_priorities.contains(p))
-            .map(|p| p.label_zh())
-            .collect();
-        if !hits.is_empty() {
-            return Some(format!("重点监测:{}", hits.join("、")));
-        }
+    let hits: Vec<&str> = event
+        .priorities
+        .iter()
+        .filter(|p| {
+            rules
+                .priority_min_heat
+                .get(p)
+                .is_some_and(|min| event.heat >= *min)
+        })
+        .map(|p| p.label_zh())
+        .collect();
+    if !hits.is_empty() {
+        return Some(format!("重点监测:{}", hits.join("、")));
     }
     if rules.min_heat > 0.0 && event.heat >= rules.min_heat {
         return Some(format!("热度{:.0}达到立案阈值", event.heat));
@@ -345,6 +386,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_place_falls_back_to_names_in_the_title() {
+        let c = Config::default();
+        let mut i = input(Jurisdiction::Unknown, Some("自然灾害"));
+        i.text = "花溪这边雨太大了,路都被冲断了".into();
+        let a = assign_owner(&c, &i);
+        assert_eq!(a.owner.id, "huaxi");
+        assert!(a.reason.starts_with("据标题识别地点"), "{}", a.reason);
+        i.text = "南明区和云岩区多处积水".into();
+        assert_eq!(assign_owner(&c, &i).owner.id, "emergency_office");
+        i.text = "贵阳暴雨".into();
+        assert_eq!(assign_owner(&c, &i).owner.id, "emergency_office");
+    }
+
+    #[test]
     fn open_rules() {
         let c = Config::default();
         let mut e = EventUpdate {
@@ -354,6 +409,9 @@ mod tests {
         assert_eq!(open_reason(&c, &e), None);
         e.priorities = vec![Priority::PublicInterest];
         assert_eq!(open_reason(&c, &e), None);
+        e.heat = 45.0;
+        assert!(open_reason(&c, &e).unwrap().contains("公众切身利益"));
+        e.heat = 1.0;
         e.priorities.push(Priority::Emergency);
         assert!(open_reason(&c, &e).unwrap().contains("突发事件"));
         e.priorities.clear();

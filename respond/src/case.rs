@@ -73,6 +73,9 @@ pub struct CaseRecord {
     /// When the reply to a cyberspace-office notification was recorded.
     #[serde(default)]
     pub cyberspace_reply_at: Option<DateTime<Utc>>,
+    /// When the case became known as notified by the cyberspace office (the reply clock).
+    #[serde(default)]
+    pub cyberspace_notified_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub assignment_rule: Option<AssignRule>,
     #[serde(default)]
@@ -246,6 +249,7 @@ impl CaseRecord {
             referral: None,
             publish_required: None,
             cyberspace_reply_at: None,
+            cyberspace_notified_at: None,
             assignment_rule: Some(o.assignment.rule),
             open_reason: o.open_reason.clone(),
             dispute_reason: None,
@@ -275,6 +279,7 @@ impl CaseRecord {
             });
         }
         if rec.case.flags.notified_by_cyberspace_office {
+            rec.cyberspace_notified_at = Some(now);
             notices.push(rec.cyberspace_notice(config, "已立案交办"));
         }
         if tier == Tier::MajorEmergency {
@@ -430,9 +435,11 @@ impl CaseRecord {
     /// Units other than the owner may act only when they are a desk (coordination, propaganda,
     /// cyberspace, supervision): a unit cannot acknowledge or answer another unit's case.
     fn check_actor(&self, config: &Config, actor: &Actor) -> Result<(), CommandError> {
-        let Some(unit) = actor.unit_id.as_deref() else {
+        let Some(given) = actor.unit_id.as_deref() else {
             return Ok(());
         };
+        // Accounts may carry a unit's name or alias rather than its id.
+        let unit = config.find_unit(given).map_or(given, |u| u.id.as_str());
         let desks = [
             &config.coordination_unit,
             &config.coordination_partner_unit,
@@ -445,7 +452,7 @@ impl CaseRecord {
         } else {
             Err(CommandError::NotOwner {
                 case_id: self.case.case_id.clone(),
-                actor_unit: unit.to_string(),
+                actor_unit: given.to_string(),
             })
         }
     }
@@ -556,12 +563,7 @@ impl CaseRecord {
                     self.cyberspace_reply_at = Some(*at);
                     notices.push(self.cyberspace_notice(config, &format!("已回复:{text}")));
                 }
-                let primary_met = self
-                    .planned(config, now)
-                    .iter()
-                    .filter(|p| p.deadline.kind != common::wire::DeadlineKind::ContinuedRelease)
-                    .all(|p| p.deadline.met_at.is_some());
-                self.case.state = if primary_met {
+                self.case.state = if self.primary_deadlines_met(config, now) {
                     S::Responded
                 } else {
                     S::Responding
@@ -757,6 +759,29 @@ impl CaseRecord {
                 self.require_open("close")?;
                 Self::require_reason(reason)?;
                 let from = self.case.state;
+                // Closing is the desk's call and is not blocked, but what is still owed is
+                // written into the record so the evaluation (年度评估) can see it.
+                let unmet: Vec<&str> = self
+                    .planned(config, now)
+                    .iter()
+                    .filter(|p| p.deadline.met_at.is_none() && p.deadline.due_at <= now)
+                    .map(|p| plan::deadline_kind_str(p.deadline.kind))
+                    .collect();
+                let referral_pending = self
+                    .referral
+                    .as_ref()
+                    .is_some_and(|r| r.handed_over_at.is_none());
+                let mut detail = format!("办结:{reason}");
+                if referral_pending {
+                    detail.push_str("(线索尚未移交)");
+                }
+                let data = serde_json::json!({
+                    "from": from,
+                    "reason": reason,
+                    "disposition": self.case.disposition,
+                    "overdue_unmet": unmet,
+                    "referral_pending": referral_pending,
+                });
                 self.case.state = S::Closed;
                 self.closed_at = Some(now);
                 self.record(
@@ -764,8 +789,8 @@ impl CaseRecord {
                     now,
                     actor,
                     "closed",
-                    format!("办结:{reason}"),
-                    serde_json::json!({ "from": from, "reason": reason }),
+                    detail,
+                    data,
                     Vec::new(),
                     &mut steps,
                 );
@@ -804,6 +829,14 @@ impl CaseRecord {
         Ok(steps)
     }
 
+    /// Whether the tier's own deadlines (not the continued releases) are all met.
+    fn primary_deadlines_met(&self, config: &Config, now: DateTime<Utc>) -> bool {
+        self.planned(config, now)
+            .iter()
+            .filter(|p| p.deadline.kind != common::wire::DeadlineKind::ContinuedRelease)
+            .all(|p| p.deadline.met_at.is_some())
+    }
+
     /// Change the severity (and with it the tier and deadlines), audited.
     #[allow(clippy::too_many_arguments)]
     pub fn set_severity(
@@ -821,6 +854,17 @@ impl CaseRecord {
         self.case.severity = severity;
         self.case.severity_confirmed = confirmed;
         self.case.tier = tier_for(severity);
+        // A new tier can owe more (a press conference) or less: re-derive responded-ness.
+        if matches!(
+            self.case.state,
+            CaseState::Responding | CaseState::Responded
+        ) {
+            self.case.state = if self.primary_deadlines_met(config, now) {
+                CaseState::Responded
+            } else {
+                CaseState::Responding
+            };
+        }
         let label = |s: Option<Severity>| s.map_or("未定级", |s| s.label_zh());
         let mut notices = Vec::new();
         if self.case.tier != old_tier {
@@ -881,6 +925,7 @@ impl CaseRecord {
             && !self.case.flags.notified_by_cyberspace_office
         {
             self.case.flags.notified_by_cyberspace_office = true;
+            self.cyberspace_notified_at = Some(now);
             let notice = self.cyberspace_notice(config, "已在办理中");
             let mut owner = notice.clone();
             owner.recipients = vec![self.case.owner.id.clone()];
@@ -931,12 +976,57 @@ impl CaseRecord {
             return (steps, None);
         }
         let planned = self.planned(config, now);
-        let (due, next) = plan::due_timers(&config.reminders, &planned, &self.fired, now);
+        let (due, mut next) = plan::due_timers(&config.reminders, &planned, &self.fired, now);
         for t in due {
             self.fired.insert(t.key.clone());
             self.fire(config, &t, now, &mut steps);
         }
+        if let Some(at) = self.cyberspace_reply_timer(config, now, &mut steps) {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         (steps, next)
+    }
+
+    /// 对网信部门通报的政务舆情,要及时回复: until the reply is recorded, remind the owner and
+    /// the cyberspace desk after `cyberspace_reply_hours`, then at the escalation cadence.
+    fn cyberspace_reply_timer(
+        &mut self,
+        config: &Config,
+        now: DateTime<Utc>,
+        steps: &mut Vec<Step>,
+    ) -> Option<DateTime<Utc>> {
+        let notified = self.cyberspace_notified_at?;
+        if self.cyberspace_reply_at.is_some() || config.cyberspace_reply_hours <= 0.0 {
+            return None;
+        }
+        let due = notified + plan::hours(config.cyberspace_reply_hours);
+        let every = plan::hours(config.reminders.escalate_every_hours);
+        let (latest, next) = plan::repeating(due, every, now);
+        if let Some((n, _)) = latest {
+            let key = format!("cyberspace_reply@{}/o{n}", due.timestamp());
+            if self.fired.insert(key.clone()) {
+                let due_local = due.with_timezone(&china()).format("%m-%d %H:%M");
+                let notice = Notice {
+                    recipients: vec![self.case.owner.id.clone(), config.cyberspace_unit.clone()],
+                    subject: format!("【网信通报未回复】{}", self.case.title),
+                    text: format!(
+                        "网信部门通报的舆情“{}”应于{due_local}(北京时间)前回复,{}尚未回复。",
+                        self.case.title, self.case.owner.name
+                    ),
+                };
+                self.record(
+                    config,
+                    now,
+                    &Actor::system(),
+                    "cyberspace_reply_overdue",
+                    format!("网信通报回复逾期(第{}次提醒)", n + 1),
+                    serde_json::json!({ "due_at": due, "timer": key }),
+                    vec![notice],
+                    steps,
+                );
+            }
+        }
+        Some(next)
     }
 
     fn fire(&mut self, config: &Config, t: &Timer, now: DateTime<Utc>, steps: &mut Vec<Step>) {

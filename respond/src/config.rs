@@ -23,14 +23,22 @@ pub struct Config {
     pub supervision_unit: String,
     /// Who receives the referral record of false information (公安机关、网络监管部门).
     pub referral_units: Vec<String>,
-    /// Told of every 特别重大/重大 case as it opens (七.4 牵头单位: 宣传部、应急办、网信办、新闻办).
+    /// Told of every 特别重大/重大 case as it opens (七.4 牵头单位: 宣传部、应急办、网信办、新闻办;
+    /// 七.3 重大舆情督查督办: 督办督查局).
     pub major_notify_units: Vec<String>,
     pub unknown_place_owner: UnknownPlaceOwner,
     /// At start with an empty store, rebuild it from the case-event topic (the source of truth
     /// when the store's disk is lost or the tracker moves to another machine).
     pub rebuild_from_case_events: bool,
-    /// The rebuild ends when the topic stays quiet this long.
+    /// The rebuild ends when the topic stays quiet this long...
     pub rebuild_idle_secs: f64,
+    /// ...once the broker's count of messages has arrived; before that it waits this long.
+    pub rebuild_wait_secs: f64,
+    /// How long handled message ids are remembered to drop redeliveries.
+    pub processed_retention_days: f64,
+    /// A reply to a cyberspace-office notification is due this many hours after it became
+    /// known (0 disables the reminder).
+    pub cyberspace_reply_hours: f64,
     pub local_departments: Vec<LocalDepartment>,
     pub rules: OpenRules,
     pub tiers: TierHours,
@@ -56,10 +64,14 @@ impl Default for Config {
                 "emergency_office".into(),
                 "cyberspace".into(),
                 "news_office".into(),
+                "supervision".into(),
             ],
             unknown_place_owner: UnknownPlaceOwner::Department,
             rebuild_from_case_events: true,
             rebuild_idle_secs: 2.0,
+            rebuild_wait_secs: 30.0,
+            processed_retention_days: 30.0,
+            cyberspace_reply_hours: 24.0,
             local_departments: Vec::new(),
             rules: OpenRules::default(),
             tiers: TierHours::default(),
@@ -164,6 +176,26 @@ impl Config {
         if hours.iter().any(|h| *h <= 0.0) {
             return Err(crate::Error::Config("tier hours must be positive".into()));
         }
+        let mut names = std::collections::BTreeSet::new();
+        for ch in &self.notify.channels {
+            let bad = |m: &str| crate::Error::Config(format!("notify channel `{}`: {m}", ch.name));
+            if !names.insert(ch.name.as_str()) {
+                return Err(bad("duplicate name"));
+            }
+            match ch.kind {
+                ChannelKind::Webhook | ChannelKind::Dingtalk | ChannelKind::Wecom => {
+                    let url = ch.url.as_deref().ok_or_else(|| bad("url is required"))?;
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(bad("url must be http(s)"));
+                    }
+                }
+                ChannelKind::Smtp => {
+                    if ch.smtp_host.is_none() || ch.from.is_none() || ch.to.is_empty() {
+                        return Err(bad("smtp needs smtp_host, from and to"));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -214,6 +246,22 @@ impl Config {
                     || u.id == county
                     || u.aliases.iter().any(|a| a == county)
             })
+    }
+
+    /// The districts/counties a text names, by full name or alias, in registry order.
+    pub fn counties_in_text(&self, text: &str) -> Vec<String> {
+        self.units
+            .iter()
+            .filter(|u| u.kind == UnitKind::County)
+            .filter_map(|u| {
+                let county = u.county.as_deref()?;
+                let named = text.contains(county)
+                    || u.aliases
+                        .iter()
+                        .any(|a| a.chars().count() >= 2 && text.contains(a.as_str()));
+                named.then(|| county.to_string())
+            })
+            .collect()
     }
 
     /// The city department in charge of a domain, by exact key, then case-insensitively and
@@ -288,8 +336,9 @@ impl Unit {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenRules {
-    pub open_on_priorities: Vec<Priority>,
-    pub priority_min_heat: f64,
+    /// Monitoring priorities (七.2) that open a case, each once the event is at least this hot
+    /// (a priority not listed never opens a case on its own).
+    pub priority_min_heat: BTreeMap<Priority, f64>,
     pub min_heat: f64,
     pub min_severity: Option<Severity>,
     pub open_when_notified_by_cyberspace_office: bool,
@@ -300,14 +349,14 @@ pub struct OpenRules {
 impl Default for OpenRules {
     fn default() -> Self {
         Self {
-            open_on_priorities: vec![
-                Priority::Emergency,
-                Priority::FalseInfo,
-                Priority::Credibility,
-                Priority::Decision,
-                Priority::Moral,
-            ],
-            priority_min_heat: 0.0,
+            priority_min_heat: BTreeMap::from([
+                (Priority::Emergency, 0.0),
+                (Priority::FalseInfo, 0.0),
+                (Priority::Credibility, 0.0),
+                (Priority::Decision, 0.0),
+                (Priority::Moral, 0.0),
+                (Priority::PublicInterest, 40.0),
+            ]),
             min_heat: 80.0,
             min_severity: Some(Severity::Large),
             open_when_notified_by_cyberspace_office: true,
@@ -356,6 +405,9 @@ impl Default for Reminders {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
+    /// Appended to every notice as its link, with `{case_id}` replaced (empty: no link), e.g.
+    /// `https://yuqing.example.gov.cn/inbox?case={case_id}`.
+    pub case_link: String,
     pub backoff_initial_secs: f64,
     pub backoff_max_secs: f64,
     pub request_timeout_secs: f64,
@@ -365,6 +417,7 @@ pub struct NotifyConfig {
 impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
+            case_link: String::new(),
             backoff_initial_secs: 2.0,
             backoff_max_secs: 600.0,
             request_timeout_secs: 10.0,
@@ -422,6 +475,10 @@ pub struct Channel {
     pub from: Option<String>,
     #[serde(default)]
     pub to: Vec<String>,
+    /// Deliveries per minute; DingTalk and WeCom robots throttle above 20 (and DingTalk then
+    /// blocks the robot for 10 minutes), so those default to 20.
+    #[serde(default)]
+    pub max_per_minute: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -433,6 +490,14 @@ fn everyone() -> Vec<String> {
 }
 
 impl Channel {
+    /// The effective per-minute limit, if any.
+    pub fn rate_limit(&self) -> Option<u32> {
+        self.max_per_minute.or(match self.kind {
+            ChannelKind::Dingtalk | ChannelKind::Wecom => Some(20),
+            ChannelKind::Webhook | ChannelKind::Smtp => None,
+        })
+    }
+
     /// Whether this channel delivers notifications addressed to `recipient`.
     pub fn serves(&self, recipient: &str) -> bool {
         self.recipients.iter().any(|r| {
@@ -465,6 +530,11 @@ mod tests {
             rust.rebuild_from_case_events
         );
         assert_eq!(parsed.rebuild_idle_secs, rust.rebuild_idle_secs);
+        assert_eq!(parsed.rebuild_wait_secs, rust.rebuild_wait_secs);
+        assert_eq!(
+            parsed.processed_retention_days,
+            rust.processed_retention_days
+        );
         assert_eq!(parsed.units.len(), rust.units.len());
         assert!(parsed.units.len() >= 40, "{}", parsed.units.len());
     }
@@ -509,6 +579,21 @@ mod tests {
             err.to_string().contains("supervision_unit `nobody`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn channels_are_checked() {
+        let cfg =
+            Config::from_toml("[[respond.notify.channels]]\nname = \"d\"\nkind = \"dingtalk\"\n")
+                .unwrap();
+        let err = cfg.validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad respond configuration: notify channel `d`: url is required"
+        );
+        let err = Config::from_toml("[[respond.notify.channels]]\nname = \"d\"\nkind = \"fax\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("fax"), "{err}");
     }
 
     #[test]

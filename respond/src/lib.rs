@@ -80,8 +80,22 @@ pub async fn run(
     ctx: common::StageContext,
     shutdown: common::Shutdown,
 ) -> Result<(), Error> {
+    let store = tracker::open_store(&ctx)?;
+    run_with_store(store, config, ctx, shutdown).await
+}
+
+/// [`run`] on a store the caller opened with [`open_store`] and may keep a clone of, to read
+/// cases in the same process (e.g. a dashboard's case detail with its audit trail).
+pub async fn run_with_store(
+    store: CaseStore,
+    config: Config,
+    ctx: common::StageContext,
+    shutdown: common::Shutdown,
+) -> Result<(), Error> {
     let timeout = std::time::Duration::from_secs_f64(config.notify.request_timeout_secs.max(0.1));
     let sender = notify::ChannelSender::new(timeout)
         .map_err(|e| Error::Config(format!("notification client: {e}")))?;
-    tracker::run_with(config, ctx, shutdown, Arc::new(sender)).await
+    tracker::run_on(store, config, ctx, shutdown, Arc::new(sender)).await
 }
+
+pub use tracker::open_store;

@@ -276,6 +276,24 @@ pub fn due_timers(
     (due, next)
 }
 
+/// A reminder that starts at `due` and repeats every `every` while unresolved: the latest
+/// occurrence due by `now` (its index, 0 at `due`) and when the next one comes.
+pub fn repeating(
+    due: DateTime<Utc>,
+    every: Duration,
+    now: DateTime<Utc>,
+) -> (Option<(u32, DateTime<Utc>)>, DateTime<Utc>) {
+    if now < due {
+        return (None, due);
+    }
+    if every <= Duration::zero() {
+        // Once, never again: the "next" is far enough not to matter.
+        return (Some((0, due)), now + Duration::days(3650));
+    }
+    let n = ((now - due).num_milliseconds() / every.num_milliseconds()) as i32;
+    (Some((n as u32, due + every * n)), due + every * (n + 1))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

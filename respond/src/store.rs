@@ -84,6 +84,8 @@ pub(crate) struct Commit {
     pub steps: Vec<Step>,
     pub events: Vec<(String, EventIndex)>,
     pub processed: Option<(String, String)>,
+    /// When the message was handled (kept with its processed marker for pruning).
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// Filter for listing cases (the dashboards' inbox and overdue views).
@@ -353,7 +355,11 @@ impl CaseStore {
             batch.insert(format!("ev/{event_id}").as_bytes(), encode(idx)?);
         }
         if let Some((topic, id)) = &commit.processed {
-            batch.insert(format!("msg/{topic}/{id}").as_bytes(), &[][..]);
+            let at = commit.now.map_or(0, |t| t.timestamp_millis());
+            batch.insert(
+                format!("msg/{topic}/{id}").as_bytes(),
+                &at.to_be_bytes()[..],
+            );
         }
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
@@ -415,6 +421,35 @@ impl CaseStore {
         Ok(())
     }
 
+    /// Forget processed-message markers (and delivery records) older than `before`: a broker
+    /// redelivers within minutes or days, never after the retention the operator configured.
+    /// Returns the number of message markers removed.
+    pub fn prune_processed(&self, before: DateTime<Utc>) -> Result<usize, Error> {
+        let cutoff = before.timestamp_millis();
+        let mut removed = 0;
+        for kv in self.tree.scan_prefix("msg/") {
+            let (k, v) = kv?;
+            let mut buf = [0u8; 8];
+            if v.len() == 8 {
+                buf.copy_from_slice(&v);
+            }
+            if i64::from_be_bytes(buf) < cutoff {
+                self.tree.remove(k)?;
+                removed += 1;
+            }
+        }
+        // Delivery records (`sent/`) only guard against resending; the case events and the
+        // audit trail keep the history.
+        for kv in self.tree.scan_prefix("sent/") {
+            let (k, v) = kv?;
+            let at: Option<DateTime<Utc>> = serde_json::from_slice(&v).ok();
+            if at.is_none_or(|t| t < before) {
+                self.tree.remove(k)?;
+            }
+        }
+        Ok(removed)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tree.scan_prefix("case/").next().is_none()
     }
@@ -460,7 +495,11 @@ impl CaseStore {
                 encode(&data.audit)?,
             );
             if let Some((topic, message_id)) = &data.processed {
-                batch.insert(format!("msg/{topic}/{message_id}").as_bytes(), &[][..]);
+                let at = data.audit.at.timestamp_millis();
+                batch.insert(
+                    format!("msg/{topic}/{message_id}").as_bytes(),
+                    &at.to_be_bytes()[..],
+                );
             }
         }
         // A case merged away keeps its event ids for the record; the index points at the case

@@ -205,6 +205,17 @@ fn assign_item(config: &Config, item: &Value) -> Result<Value, String> {
             .and_then(|f| str_field(f, "reported_by_unit"))
             .or_else(|| str_field(item, "reported_by_unit"))
             .map(String::from),
+        text: [str_field(item, "title").unwrap_or_default().to_string()]
+            .into_iter()
+            .chain(
+                item.get("keywords")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str().map(String::from)),
+            )
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     let proposed = severity(item)?;
     // Staff may have confirmed a different severity (研判): the tier follows it and the

@@ -7,6 +7,7 @@
 //! point loses nothing: the message is redelivered (and recognised as processed) or the queue
 //! is drained after restart.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +85,7 @@ impl Tracker {
         let event = env.payload;
         let mut commit = Commit {
             processed: Some((topics::EVENT_UPDATES.to_string(), env.message_id.clone())),
+            now: Some(now),
             ..Default::default()
         };
         let mut index = self.store.event(&event.event_id)?.unwrap_or_default();
@@ -139,6 +141,7 @@ impl Tracker {
         let CaseCommandRequest { actor, command } = env.payload;
         let mut commit = Commit {
             processed: Some((topics::CASE_COMMANDS.to_string(), env.message_id.clone())),
+            now: Some(now),
             ..Default::default()
         };
         let result = self.apply(&actor, &command, &env.message_id, now, &mut commit);
@@ -394,7 +397,17 @@ const IDLE_RECHECK: Duration = Duration::from_secs(3600);
 
 /// The deadline loop (mini-redis style): sleep until the earliest timer or until a change.
 async fn timer_loop(tracker: Arc<Tracker>, shutdown: Shutdown) -> Result<(), Error> {
+    let mut pruned_at: Option<DateTime<Utc>> = None;
     loop {
+        let now = tracker.clock.now();
+        if pruned_at.is_none_or(|t| now - t >= chrono::Duration::days(1)) {
+            let keep = crate::plan::hours(tracker.config.processed_retention_days * 24.0);
+            let removed = tracker.store.prune_processed(now - keep)?;
+            if removed > 0 {
+                tracing::info!(removed, "forgot old processed message ids");
+            }
+            pruned_at = Some(now);
+        }
         let next = tracker.fire_due_timers().await?;
         let until = match next {
             Some(at) => instant_for(&tracker.clock, at),
@@ -464,19 +477,29 @@ async fn publish_loop(
     }
 }
 
-/// Deliver outbox items that are due; failures are rescheduled with backoff, durably.
+/// Deliver outbox items that are due, oldest first; failures are rescheduled with backoff,
+/// durably. A failure pauses its channel until that item's retry, so a dead receiver costs one
+/// timeout per backoff step rather than one per queued item; robots are kept under their
+/// per-minute limits.
 async fn outbox_loop(
     tracker: Arc<Tracker>,
     sender: Arc<dyn Deliver>,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
     let notify = &tracker.config.notify;
+    let minute = chrono::Duration::minutes(1);
+    let mut recent: HashMap<String, VecDeque<DateTime<Utc>>> = HashMap::new();
+    let mut paused: HashMap<String, DateTime<Utc>> = HashMap::new();
     loop {
-        let now = tracker.clock.now();
         let mut next: Option<DateTime<Utc>> = None;
-        for mut item in tracker.store.outbox()? {
+        let mut consider =
+            |t: DateTime<Utc>| next = Some(next.map_or(t, |n: DateTime<Utc>| n.min(t)));
+        let mut items = tracker.store.outbox()?;
+        items.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        for mut item in items {
+            let now = tracker.clock.now();
             if item.next_attempt_at > now {
-                next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+                consider(item.next_attempt_at);
                 continue;
             }
             let Some(channel) = notify
@@ -487,9 +510,29 @@ async fn outbox_loop(
                 // The channel was removed from config: keep the item for when it returns.
                 continue;
             };
+            if let Some(until) = paused.get(&channel.name).filter(|u| **u > now) {
+                consider(*until);
+                continue;
+            }
+            let sent = recent.entry(channel.name.clone()).or_default();
+            while sent.front().is_some_and(|t| now - *t >= minute) {
+                sent.pop_front();
+            }
+            if let (Some(limit), Some(oldest)) = (channel.rate_limit(), sent.front()) {
+                if sent.len() >= limit as usize {
+                    consider(*oldest + minute);
+                    continue;
+                }
+            }
+            sent.push_back(now);
+            let mut outgoing = item.clone();
+            if !notify.case_link.is_empty() {
+                let link = notify.case_link.replace("{case_id}", &item.case_id);
+                outgoing.notice.text = format!("{}\n详情:{link}", item.notice.text);
+            }
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                r = sender.deliver(channel, &item, tracker.clock.now()) => r,
+                r = sender.deliver(channel, &outgoing, now) => r,
             };
             match result {
                 Ok(()) => {
@@ -506,7 +549,8 @@ async fn outbox_loop(
                             item.attempts,
                         );
                     tracing::warn!(id = %item.id, channel = %item.channel, attempt = item.attempts, error = %e, "notification failed, will retry");
-                    next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+                    consider(item.next_attempt_at);
+                    paused.insert(channel.name.clone(), item.next_attempt_at);
                     tracker.store.reschedule(&item)?;
                 }
             }
@@ -525,18 +569,30 @@ async fn outbox_loop(
 
 /// Refill an empty store from the case-event topic. The rebuild group never acknowledges, so
 /// it always reads from the start and holds back no retention.
+///
+/// The broker's count of what is there decides how long to wait: while fewer messages than that
+/// have arrived, up to `rebuild_wait_secs` (a Kafka group takes seconds to get its partitions);
+/// after that, until the topic is quiet for `rebuild_idle_secs` (counts may run short).
 async fn rebuild(tracker: &Tracker, bus: &SharedBus, shutdown: &Shutdown) -> Result<(), Error> {
     let group = format!("{}-rebuild", topics::groups::RESPOND);
-    if bus.lag(topics::CASE_EVENTS, &group).await? == Some(0) {
+    let expected = bus.lag(topics::CASE_EVENTS, &group).await?;
+    if expected == Some(0) {
         return Ok(());
     }
+    let expected = expected.unwrap_or(0);
     let mut sub = bus.subscribe(topics::CASE_EVENTS, &group).await?;
     let idle = Duration::from_secs_f64(tracker.config.rebuild_idle_secs.max(0.01));
+    let patient = Duration::from_secs_f64(tracker.config.rebuild_wait_secs.max(0.01)).max(idle);
     let (mut read, mut restored) = (0u64, 0u64);
     loop {
+        let wait = if read < expected.max(1) {
+            patient
+        } else {
+            idle
+        };
         let delivery = tokio::select! {
             _ = shutdown.cancelled() => break,
-            d = tokio::time::timeout(idle, sub.recv()) => match d {
+            d = tokio::time::timeout(wait, sub.recv()) => match d {
                 Err(_) => break,
                 Ok(d) => d?,
             },
@@ -581,9 +637,25 @@ pub async fn run_with(
     shutdown: Shutdown,
     sender: Arc<dyn Deliver>,
 ) -> Result<(), Error> {
+    let store = open_store(&ctx)?;
+    run_on(store, config, ctx, shutdown, sender).await
+}
+
+/// The stage's case store at its place under `ctx.data_dir`. Open it before [`run_on`] to keep
+/// a clone for reading in the same process (sled allows one opener per directory).
+pub fn open_store(ctx: &common::StageContext) -> Result<CaseStore, Error> {
+    CaseStore::open(&ctx.stage_dir("respond")?.join("cases"))
+}
+
+/// Run the stage on an already opened store.
+pub async fn run_on(
+    store: CaseStore,
+    config: Config,
+    ctx: common::StageContext,
+    shutdown: Shutdown,
+    sender: Arc<dyn Deliver>,
+) -> Result<(), Error> {
     config.validate()?;
-    let dir = ctx.stage_dir("respond")?;
-    let store = CaseStore::open(&dir.join("cases"))?;
     let tracker = Tracker::new(store, config, ctx.clock.clone());
     ctx.bus
         .ensure_topics(&[

@@ -59,12 +59,23 @@ fn start(
     clock: TokioClock,
     sender: Arc<RecordingSender>,
 ) -> Stage {
+    start_with(dir, bus, clock, sender, |_| {})
+}
+
+fn start_with(
+    dir: &std::path::Path,
+    bus: &MemoryBus,
+    clock: TokioClock,
+    sender: Arc<RecordingSender>,
+    adjust: impl FnOnce(&mut Config),
+) -> Stage {
     let mut config = Config::default();
     config.notify.channels.push(support::channel(
         "desk",
         ChannelKind::Webhook,
         Some("http://unused".into()),
     ));
+    adjust(&mut config);
     let ctx = StageContext {
         bus: Arc::new(bus.clone()) as SharedBus,
         clock: Arc::new(clock),
@@ -94,7 +105,9 @@ impl Stage {
     /// Let the stage work without letting paused time move: yield until `cond` holds. The
     /// sled flushes run on the blocking pool, which tokio does not auto-advance past.
     async fn until(&self, what: &str, cond: impl Fn(&Self) -> bool) {
-        for _ in 0..200_000 {
+        // A guard against hanging, not a measurement: generous for a loaded CI machine.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < give_up {
             if cond(self) {
                 return;
             }
@@ -208,7 +221,8 @@ async fn reminders_breach_and_escalation_until_resolved() {
     assert!(breach.case.deadlines[0].breached);
     stage
         .until("escalation notice", |s| {
-            s.sent_to("supervision") == 1 && s.sent_to("leaders:kaiyang") == 1
+            // Supervision heard of the major case at opening, now of the breach.
+            s.sent_to("supervision") == 2 && s.sent_to("leaders:kaiyang") == 1
         })
         .await;
 
@@ -218,6 +232,11 @@ async fn reminders_breach_and_escalation_until_resolved() {
         .until("first repeat", |s| s.events_of("escalated").len() == 1)
         .await;
     assert_eq!(stage.events_of("escalated")[0].0, t0() + Duration::hours(9));
+    stage
+        .until("repeat notice", |s| {
+            s.sent_to("supervision") == 3 && s.sent_to("leaders:kaiyang") == 2
+        })
+        .await;
 
     // The unit publishes; the escalation of that deadline stops.
     let release = CaseCommandRequest {
@@ -464,4 +483,97 @@ async fn a_lost_store_is_rebuilt_from_the_case_event_topic() {
         store.list(&Default::default(), clock.now()).unwrap().len(),
         1
     );
+}
+
+fn ordinary(id: &str) -> EventUpdate {
+    let mut e = explosion();
+    e.event_id = id.into();
+    e.severity.level = Some(Severity::General);
+    e
+}
+
+#[tokio::test(start_paused = true)]
+async fn robots_are_kept_under_their_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let clock = TokioClock::starting_at(t0() + Duration::minutes(5));
+    let stage = start_with(
+        dir.path(),
+        &bus,
+        clock.clone(),
+        Arc::new(RecordingSender::default()),
+        |c| {
+            let mut robot =
+                support::channel("robot", ChannelKind::Dingtalk, Some("http://unused".into()));
+            robot.max_per_minute = Some(2);
+            c.notify.channels = vec![robot];
+        },
+    );
+    let started = clock.now();
+    for i in 0..5 {
+        let id = format!("e{i}");
+        common::bus::publish(
+            &bus,
+            topics::EVENT_UPDATES,
+            &id,
+            &Envelope::new(id.clone(), t0(), ordinary(&id)),
+        )
+        .await
+        .unwrap();
+    }
+    stage.until("five cases", |s| s.kinds().len() == 10).await;
+    tokio::time::sleep(std::time::Duration::from_secs(150)).await;
+    stage
+        .until("five notices", |s| s.sender.sent.lock().unwrap().len() == 5)
+        .await;
+    let offsets: Vec<i64> = stage
+        .sender
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| (s.at - started).num_seconds())
+        .collect();
+    assert_eq!(offsets, [0, 0, 60, 60, 120]);
+    stage.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_channel_is_paused_not_hammered() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let clock = TokioClock::starting_at(t0() + Duration::minutes(5));
+    let sender = Arc::new(RecordingSender {
+        fail_first: 1,
+        ..Default::default()
+    });
+    let stage = start(dir.path(), &bus, clock.clone(), sender.clone());
+    for i in 0..3 {
+        let id = format!("e{i}");
+        common::bus::publish(
+            &bus,
+            topics::EVENT_UPDATES,
+            &id,
+            &Envelope::new(id.clone(), t0(), ordinary(&id)),
+        )
+        .await
+        .unwrap();
+    }
+    stage.until("three cases", |s| s.kinds().len() == 6).await;
+    stage
+        .until("the failure", |s| *s.sender.attempts.lock().unwrap() >= 1)
+        .await;
+    let failed_at = clock.now();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    stage
+        .until("three notices", |s| {
+            s.sender.sent.lock().unwrap().len() == 3
+        })
+        .await;
+    // One failed attempt, then each item once after the 2 s pause.
+    assert_eq!(*sender.attempts.lock().unwrap(), 4);
+    for s in sender.sent.lock().unwrap().iter() {
+        assert_eq!(s.at - failed_at, Duration::seconds(2));
+    }
+    stage.stop().await;
 }

@@ -40,6 +40,7 @@ fn catch_all_channel() -> Channel {
         smtp_password: None,
         from: None,
         to: vec![],
+        max_per_minute: None,
     }
 }
 
@@ -775,4 +776,302 @@ async fn tampering_with_a_stored_audit_record_is_detected() {
     );
     let full = h.tracker.store.get_with_audit(&id).unwrap().unwrap();
     assert!(full.tampering.unwrap().contains("altered"));
+}
+
+#[tokio::test]
+async fn processed_message_ids_are_pruned_after_retention_only() {
+    let mut h = Harness::new();
+    h.event(event("e12", "南明区", vec![Priority::Credibility]))
+        .await;
+    let id = h.case("e12").case.case_id;
+    h.cmd_with_id("c-7", unit("李四", "nanming"), ack(&id))
+        .await
+        .unwrap();
+    let store = &h.tracker.store;
+    assert_eq!(store.prune_processed(t0()).unwrap(), 0);
+    assert!(
+        store
+            .is_processed(common::topics::CASE_COMMANDS, "c-7")
+            .unwrap()
+    );
+    h.clock.advance(Duration::days(31));
+    let removed = store
+        .prune_processed(h.clock.now_utc() - Duration::days(30))
+        .unwrap();
+    assert_eq!(removed, 2, "the event update and the command");
+    assert!(
+        !store
+            .is_processed(common::topics::CASE_COMMANDS, "c-7")
+            .unwrap()
+    );
+}
+
+/// Held-back-style scenarios as data (`fixtures/lifecycle_scenarios.json`): events and
+/// commands at hours after first detection, each followed by what the case must look like.
+#[tokio::test]
+async fn lifecycle_scenarios() {
+    use serde_json::{Value, json};
+    let scenarios: Vec<Value> =
+        serde_json::from_str(include_str!("fixtures/lifecycle_scenarios.json")).unwrap();
+    assert!(scenarios.len() >= 6);
+    let mut failures = Vec::new();
+    for sc in &scenarios {
+        let name = sc["name"].as_str().unwrap();
+        let mut h = Harness::new();
+        let mut events: std::collections::BTreeMap<String, Value> = Default::default();
+        let mut first_event: Option<String> = None;
+        let mut last_result: Option<CommandResult> = None;
+        let mut seen_seq = 0u64;
+        let hours = |v: &Value| t0() + Duration::minutes((v.as_f64().unwrap() * 60.0) as i64);
+        for (i, step) in sc["steps"].as_array().unwrap().iter().enumerate() {
+            if let Some(at) = step.get("at") {
+                h.clock.set(hours(at));
+            }
+            if let Some(ev) = step.get("event") {
+                let id = ev["event_id"].as_str().unwrap().to_string();
+                first_event.get_or_insert(id.clone());
+                let base = events.entry(id.clone()).or_insert_with(|| {
+                    json!({
+                        "title": id, "first_detected_at": t0(), "last_seen_at": t0(),
+                        "doc_count": 1, "heat": 10.0, "revision": 0
+                    })
+                });
+                for (k, v) in ev.as_object().unwrap() {
+                    base[k] = v.clone();
+                }
+                base["revision"] = json!(base["revision"].as_u64().unwrap() + 1);
+                let update: EventUpdate = serde_json::from_value(base.clone()).unwrap();
+                h.event(update).await;
+            }
+            if let Some(cmd) = step.get("command") {
+                let mut cmd = cmd.clone();
+                let case_id = h.case(first_event.as_ref().unwrap()).case.case_id;
+                if cmd.get("case_id").is_none() {
+                    cmd["case_id"] = json!(case_id);
+                }
+                if let Some(at) = cmd.get("at_hours").cloned() {
+                    cmd["at"] = json!(hours(&at));
+                    cmd.as_object_mut().unwrap().remove("at_hours");
+                }
+                let actor: Actor = serde_json::from_value(step["actor"].clone()).unwrap();
+                let command: CaseCommand = serde_json::from_value(cmd).unwrap();
+                last_result = Some(h.cmd(actor, command).await);
+            }
+            let Some(expect) = step.get("expect") else {
+                continue;
+            };
+            let rec = h.case(first_event.as_ref().unwrap());
+            let case = &rec.case;
+            let mut check = |what: &str, ok: bool, got: String| {
+                if !ok {
+                    failures.push(format!("{name} (step {i}): {what}: got {got}"));
+                }
+            };
+            let as_json = |v: &dyn erased::Ser| v.json();
+            if let Some(v) = expect.get("state") {
+                check(
+                    "state",
+                    as_json(&case.state) == *v,
+                    format!("{:?}", case.state),
+                );
+            }
+            if let Some(v) = expect.get("owner") {
+                check(
+                    "owner",
+                    case.owner.id == v.as_str().unwrap(),
+                    case.owner.id.clone(),
+                );
+            }
+            if let Some(v) = expect["owner_reason_contains"].as_str() {
+                check(
+                    "owner reason",
+                    case.owner_reason.contains(v),
+                    case.owner_reason.clone(),
+                );
+            }
+            if let Some(v) = expect.get("tier") {
+                check(
+                    "tier",
+                    as_json(&case.tier) == *v,
+                    format!("{:?}", case.tier),
+                );
+            }
+            if let Some(v) = expect.get("severity") {
+                check(
+                    "severity",
+                    as_json(&case.severity) == *v,
+                    format!("{:?}", case.severity),
+                );
+            }
+            if let Some(want) = expect["deadlines"].as_array() {
+                let want: Vec<(Value, DateTime<Utc>, Option<DateTime<Utc>>)> = want
+                    .iter()
+                    .map(|d| (d[0].clone(), hours(&d[1]), d.get(2).map(hours)))
+                    .collect();
+                let got: Vec<(Value, DateTime<Utc>, Option<DateTime<Utc>>)> = case
+                    .deadlines
+                    .iter()
+                    .map(|d| (as_json(&d.kind), d.due_at, d.met_at))
+                    .collect();
+                check("deadlines", got == want, format!("{got:?}"));
+            }
+            let trail = h.tracker.store.audit(&case.case_id).unwrap();
+            if let Some(v) = expect["last"].as_str() {
+                let last = trail.last().unwrap().kind.clone();
+                check("last audit record", last == v, last.clone());
+            }
+            if let Some(v) = expect["error"].as_str() {
+                let got = match &last_result {
+                    Some(Err(e)) => e.to_string(),
+                    other => format!("{other:?}"),
+                };
+                check("error", got.contains(v), got.clone());
+            } else if let Some(Err(e)) = &last_result {
+                check("no error", false, e.to_string());
+            }
+            if let Some(want) = expect["notified"].as_array() {
+                let new: Vec<_> = h
+                    .tracker
+                    .store
+                    .outbox()
+                    .unwrap()
+                    .into_iter()
+                    .filter(|o| o.case_id == case.case_id && o.seq > seen_seq)
+                    .flat_map(|o| o.notice.recipients)
+                    .collect();
+                for r in want {
+                    let r = r.as_str().unwrap();
+                    check(
+                        "notified",
+                        new.iter().any(|x| x == r),
+                        format!("{r} not in {new:?}"),
+                    );
+                }
+            }
+            seen_seq = case.audit_len;
+            last_result = None;
+            check(
+                "audit chain",
+                h.tracker.store.verify(&case.case_id).unwrap().is_ok(),
+                String::new(),
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Serialize anything to JSON for comparing with fixture values.
+mod erased {
+    pub trait Ser {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap()
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unanswered_cyberspace_notification_is_chased_until_replied() {
+    let mut h = Harness::new();
+    let mut e = event("e13", "清镇市", vec![]);
+    e.flags.notified_by_cyberspace_office = true;
+    h.event(e).await;
+    let id = h.case("e13").case.case_id;
+    let overdue = |h: &Harness| {
+        h.kinds(&id)
+            .iter()
+            .filter(|k| *k == "cyberspace_reply_overdue")
+            .count()
+    };
+    // Opened at t0+10min; the reply is due 24 h later.
+    h.clock.set(t0() + Duration::hours(24));
+    assert_eq!(
+        h.tracker.fire_due_timers().await.unwrap(),
+        Some(t0() + Duration::minutes(24 * 60 + 10))
+    );
+    assert_eq!(overdue(&h), 0);
+    h.clock.set(t0() + Duration::minutes(24 * 60 + 10));
+    h.tracker.fire_due_timers().await.unwrap();
+    h.tracker.fire_due_timers().await.unwrap();
+    assert_eq!(overdue(&h), 1);
+    assert!(
+        h.notices_to("cyberspace")
+            .iter()
+            .any(|s| s.starts_with("【网信通报未回复】"))
+    );
+    h.clock.advance(Duration::hours(4));
+    h.tracker.fire_due_timers().await.unwrap();
+    assert_eq!(overdue(&h), 2);
+    h.cmd(unit("周九", "qingzhen"), reply(&id, h.clock.now_utc()))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::hours(8));
+    h.tracker.fire_due_timers().await.unwrap();
+    assert_eq!(overdue(&h), 2, "no reminder after the reply");
+}
+
+#[tokio::test]
+async fn the_store_rebuilds_from_its_own_case_events() {
+    let mut h = Harness::new();
+    h.event(event("e14", "南明区", vec![Priority::Credibility]))
+        .await;
+    h.event(event("e15", "南明区", vec![Priority::Emergency]))
+        .await;
+    let a = h.case("e14").case.case_id;
+    let b = h.case("e15").case.case_id;
+    h.cmd(unit("李四", "nanming"), ack(&a)).await.unwrap();
+    h.cmd(
+        desk(),
+        CaseCommand::Merge {
+            case_id: b.clone(),
+            into_case_id: a.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    // Never published here, so the queue holds every case event in commit order.
+    let published: Vec<_> = h
+        .tracker
+        .store
+        .pending_publishes(1000)
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p.envelope.payload)
+        .collect();
+    assert_eq!(published.len(), 7);
+
+    let dir = tempfile::tempdir().unwrap();
+    let rebuilt = CaseStore::open(dir.path()).unwrap();
+    for p in published.iter().chain(published.iter()) {
+        rebuilt.restore(p).unwrap();
+    }
+    for id in [&a, &b] {
+        assert_eq!(rebuilt.get(id).unwrap(), h.tracker.store.get(id).unwrap());
+        assert_eq!(
+            rebuilt.audit(id).unwrap(),
+            h.tracker.store.audit(id).unwrap()
+        );
+        assert_eq!(rebuilt.verify(id).unwrap(), Ok(()));
+    }
+    assert_eq!(rebuilt.case_for_event("e15").unwrap(), Some(a.clone()));
+    assert!(
+        rebuilt
+            .is_processed(common::topics::CASE_COMMANDS, "cmd:3")
+            .unwrap()
+    );
+    assert_eq!(rebuilt.open_case_ids().unwrap(), vec![a.clone()]);
+
+    // Case events from a producer without the extension still give the cases; the trail is
+    // missing and verification says so.
+    let dir = tempfile::tempdir().unwrap();
+    let bare = CaseStore::open(dir.path()).unwrap();
+    for p in &published {
+        let mut p = p.clone();
+        p.respond = None;
+        bare.restore(&p).unwrap();
+    }
+    assert_eq!(bare.get(&a).unwrap().unwrap().case, h.case("e14").case);
+    assert!(bare.verify(&a).unwrap().is_err());
 }

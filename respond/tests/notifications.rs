@@ -14,9 +14,9 @@ use axum::{Json, Router};
 use common::bus::EmbeddedBus;
 use common::wire::{Envelope, EventUpdate, Jurisdiction, Priority};
 use common::{SharedBus, Shutdown, StageContext, SystemClock, topics};
+use respond::Config;
 use respond::config::{ChannelKind, SmtpTls};
 use respond::notify::{dingtalk_sign, webhook_signature};
-use respond::{CaseStore, Config};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -117,7 +117,7 @@ async fn smtp_server(listener: tokio::net::TcpListener, seen: Shared) {
 }
 
 async fn wait_for(what: &str, seen: &Shared, cond: impl Fn(&Seen) -> bool) {
-    for _ in 0..400 {
+    for _ in 0..2400 {
         if cond(&seen.lock().unwrap()) {
             return;
         }
@@ -145,6 +145,7 @@ async fn every_channel_delivers_in_its_format() {
     let mut config = Config::default();
     config.notify.backoff_initial_secs = 0.05;
     config.notify.request_timeout_secs = 5.0;
+    config.notify.case_link = "https://yq.example/inbox?case={case_id}".into();
     let mut hook = support::channel(
         "unit-hook",
         ChannelKind::Webhook,
@@ -187,7 +188,14 @@ async fn every_channel_delivers_in_its_format() {
         data_dir: dir.path().to_path_buf(),
     };
     let shutdown = Shutdown::new();
-    let stage = tokio::spawn(respond::run(config, ctx, shutdown.clone()));
+    // Keep a clone of the store to read cases while the stage runs (one opener per directory).
+    let store = respond::open_store(&ctx).unwrap();
+    let stage = tokio::spawn(respond::run_with_store(
+        store.clone(),
+        config,
+        ctx,
+        shutdown.clone(),
+    ));
 
     let now = chrono::Utc::now();
     let event = EventUpdate {
@@ -236,6 +244,15 @@ async fn every_channel_delivers_in_its_format() {
         );
         assert_eq!(body["subject"], "【舆情交办】南明区某小区电梯困人事故");
         assert!(body["text"].as_str().unwrap().contains("南明区人民政府"));
+        let link = format!(
+            "详情:https://yq.example/inbox?case={}",
+            body["case_id"].as_str().unwrap()
+        );
+        assert!(
+            body["text"].as_str().unwrap().ends_with(&link),
+            "{}",
+            body["text"]
+        );
 
         let (query, ding) = &s.dingtalk[0];
         let ts: i64 = query["timestamp"].parse().unwrap();
@@ -267,7 +284,20 @@ async fn every_channel_delivers_in_its_format() {
     shutdown.cancel();
     stage.await.unwrap().unwrap();
 
-    let store = CaseStore::open(&dir.path().join("respond/cases")).unwrap();
+    let cases = store
+        .list(
+            &respond::CaseFilter {
+                owner_unit_id: Some("nanming".into()),
+                open_only: true,
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    assert_eq!(cases.len(), 1);
+    let full = store.get_with_audit(&cases[0].case_id).unwrap().unwrap();
+    assert_eq!(full.tampering, None);
+    assert_eq!(full.audit.len(), 2);
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(store.sent_count(), 5);
 

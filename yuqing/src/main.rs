@@ -125,15 +125,40 @@ fn init_logging(config: &Config) {
 }
 
 async fn run_stages(config: Config, stages: &[Stage]) -> anyhow::Result<()> {
+    if stages.len() == 1 && config.bus.kind == common::config::BusKind::Embedded {
+        // The embedded log lives inside one process: a lone stage on it would talk to nobody.
+        bail!(
+            "stage {} on the embedded bus would run alone: use `yuqing run` for all stages in one \
+             process, or set bus.kind = \"kafka\" to run stages as separate processes",
+            stages[0]
+        );
+    }
     init_logging(&config);
     let shutdown = Shutdown::new();
     common::shutdown::cancel_on_signal(shutdown.clone());
     Pipeline::new(config).await?.run(stages, shutdown).await
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("yuqing: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole cause chain; no backtrace for a user's mistake.
+            eprintln!("yuqing: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     match cli.command {
         Command::Demo {
@@ -212,10 +237,32 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Config(c) => {
             let config = load(&c)?;
-            let text = toml::to_string_pretty(&config)?;
+            let mut value = toml::Value::try_from(&config)?;
+            redact_secrets(&mut value);
+            let text = toml::to_string_pretty(&value)?;
             write!(stdout.lock(), "{text}")?;
             Ok(())
         }
+    }
+}
+
+/// Blank out credentials so `yuqing config` output can be pasted into a ticket.
+fn redact_secrets(value: &mut toml::Value) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, v) in table.iter_mut() {
+                let key = key.to_ascii_lowercase();
+                let secret = ["secret", "password", "token", "sasl.password"]
+                    .iter()
+                    .any(|s| key.contains(s));
+                match v {
+                    toml::Value::String(s) if secret && !s.is_empty() => *s = "<redacted>".into(),
+                    _ => redact_secrets(v),
+                }
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(redact_secrets),
+        _ => {}
     }
 }
 

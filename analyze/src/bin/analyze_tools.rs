@@ -21,6 +21,29 @@ fn main() -> ExitCode {
             analyze::tools::analyze_jsonl(&config, &mut stdin.lock(), &mut out)
         }
         Some("bench") => analyze::tools::bench(&config, &mut out),
+        // The analyzer alone in a loop, for a profiler: `analyze-tools profile SECONDS < texts`.
+        Some("profile") => (|| {
+            let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+            let texts: Vec<String> = std::io::stdin().lines().map_while(Result::ok).collect();
+            let analyzer = analyze::Analyzer::new(&config)?;
+            let start = std::time::Instant::now();
+            let mut n = 0u64;
+            while start.elapsed().as_secs_f64() < secs {
+                for t in &texts {
+                    std::hint::black_box(analyzer.analyze(&analyze::Input {
+                        body: t,
+                        ..analyze::Input::default()
+                    }));
+                    n += 1;
+                }
+            }
+            let _ = writeln!(
+                out,
+                "{:.0} docs/s",
+                n as f64 / start.elapsed().as_secs_f64()
+            );
+            Ok(())
+        })(),
         _ => {
             eprintln!("usage: analyze-tools eval <task> FILE… | jsonl | bench");
             return ExitCode::from(2);

@@ -156,28 +156,30 @@ pub async fn events(
             .total_cmp(&a.event.heat)
             .then_with(|| b.event.last_seen_at.cmp(&a.event.last_seen_at))
     });
-    let out = events
-        .iter()
-        .filter(|e| {
-            let d = crate::store::county_of(&e.event.jurisdiction);
-            let ps: Vec<&str> = e.event.priorities.iter().map(|p| p.as_str()).collect();
-            matches(
-                q.priority.as_deref(),
-                q.district.as_deref(),
-                None,
-                None,
-                &ps,
-                d,
-                None,
-                None,
-            )
-        })
-        .take(q.limit.unwrap_or(usize::MAX))
-        .map(|e| {
-            let case_ids = state.store.cases_of_event(&e.event.event_id)?;
-            Ok(views::event_view_with(e, case_ids))
-        })
-        .collect::<Result<_, crate::Error>>()?;
+    let mut out = Vec::new();
+    for e in &events {
+        if out.len() >= q.limit.unwrap_or(usize::MAX) {
+            break;
+        }
+        let v = views::event_view(&state.store, e)?;
+        let ps: Vec<&str> = v
+            .effective_priorities()
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        if matches(
+            q.priority.as_deref(),
+            q.district.as_deref(),
+            None,
+            None,
+            &ps,
+            v.district.as_deref(),
+            None,
+            None,
+        ) {
+            out.push(v);
+        }
+    }
     Ok(Json(out))
 }
 
@@ -194,7 +196,6 @@ pub async fn event_detail(
 ) -> ApiResult<Json<EventDetail>> {
     gate(&state, &headers, ALL_ROLES, true)?;
     let ev = state.store.event(&id)?.ok_or(ApiError::NotFound)?;
-    let case_ids = state.store.cases_of_event(&id)?;
     let mut items = Vec::new();
     for doc_id in ev.event.recent_doc_ids.iter().rev() {
         if let Some(i) = state.store.item(doc_id)? {
@@ -202,9 +203,44 @@ pub async fn event_detail(
         }
     }
     Ok(Json(EventDetail {
-        event: views::event_view_with(&ev, case_ids),
+        event: views::event_view(&state.store, &ev)?,
         items,
     }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Judge {
+    priorities: Vec<common::wire::Priority>,
+    #[serde(default)]
+    note: String,
+}
+
+/// 研判 of an event's categories: the desk confirms the machine's or sets its own.
+pub async fn judge_event(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(req): Json<Judge>,
+) -> ApiResult<Json<views::EventView>> {
+    let cur = gate_write(&state, &headers, DESK, None)?;
+    let ev = state.store.event(&id)?.ok_or(ApiError::NotFound)?;
+    let mut priorities = req.priorities;
+    priorities.sort();
+    priorities.dedup();
+    state.store.put_judgement(
+        &id,
+        &crate::store::Judgement {
+            priorities,
+            by: cur.user.name.clone(),
+            at: state.ctx.clock.now(),
+            note: req.note.trim().to_string(),
+        },
+    )?;
+    let view = views::event_view(&state.store, &ev)?;
+    if let Ok(m) = LiveMessage::for_event(&view) {
+        let _ = state.live.send(m);
+    }
+    Ok(Json(view))
 }
 
 #[derive(Deserialize, Default)]
@@ -815,7 +851,7 @@ pub async fn stream(
         .into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct DistrictCell {
     district: String,
     items_24h: u64,
@@ -826,11 +862,36 @@ pub struct DistrictCell {
     breached_cases: u64,
 }
 
+/// How long one computation of the district grid is shared by every viewer: it scans a day of
+/// items, and a hundred open desks should not each do that on every case change.
+const DISTRICTS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn districts(
     State(state): State<SharedState>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Vec<DistrictCell>>> {
     gate(&state, &headers, ALL_ROLES, true)?;
+    let cached = state
+        .metrics
+        .districts_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < DISTRICTS_TTL)
+        .map(|(_, cells)| cells.clone());
+    if let Some(cells) = cached {
+        return Ok(Json(cells));
+    }
+    let cells = compute_districts(&state)?;
+    *state
+        .metrics
+        .districts_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), cells.clone()));
+    Ok(Json(cells))
+}
+
+fn compute_districts(state: &SharedState) -> ApiResult<Vec<DistrictCell>> {
     let now = state.ctx.clock.now();
     let since = now - Duration::hours(24);
     let mut cells: Vec<DistrictCell> = state
@@ -848,14 +909,11 @@ pub async fn districts(
             breached_cases: 0,
         })
         .collect();
-    // Recent items only: the newest-first scan stops at the first item older than a day.
+    // Recent items only: the newest-first scan stops soon after the first item older than a day.
     for item in state
         .store
-        .latest_items(state.config.ui.items_max_limit * 20)?
+        .recent_items(since, Duration::hours(1), 200_000)?
     {
-        if item.doc.detected_at < since {
-            continue;
-        }
         if let Some(c) = crate::store::county_of(&item.doc.jurisdiction)
             .and_then(|d| cells.iter_mut().find(|c| c.district == d))
         {
@@ -892,7 +950,7 @@ pub async fn districts(
             }
         }
     }
-    Ok(Json(cells))
+    Ok(cells)
 }
 
 pub async fn units(

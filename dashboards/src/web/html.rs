@@ -24,7 +24,7 @@ pub fn esc(s: &str) -> String {
 pub fn page(title: &str, user: Option<(&str, &str, &str)>, body: &str) -> Html<String> {
     let who = match user {
         Some((name, role, csrf)) => format!(
-            r#"<span class="who">{} · {}</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button type="submit">退出</button></form>"#,
+            r#"<span class="who">{} · {}</span><a href="/account">修改密码</a><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button type="submit">退出</button></form>"#,
             esc(name),
             esc(role),
             esc(csrf)

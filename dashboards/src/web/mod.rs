@@ -31,6 +31,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/me", get(api::me))
         .route("/api/events", get(api::events))
         .route("/api/events/{id}", get(api::event_detail))
+        .route("/api/events/{id}/judge", post(api::judge_event))
         .route("/api/cases", get(api::cases).post(api::open_case))
         .route("/api/cases/{id}", get(api::case_detail))
         .route("/api/cases/{id}/commands", post(api::case_command))
@@ -57,6 +58,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/admin/units", post(pages::admin_unit))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
+        .route("/account", get(pages::account))
+        .route("/account/password", post(pages::change_password))
         .route("/assets/{*path}", get(asset))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -190,6 +193,8 @@ pub struct Metrics {
     pub sse_viewers: AtomicI64,
     pub commands_published: AtomicU64,
     pub messages: Mutex<BTreeMap<&'static str, u64>>,
+    /// The district grid, shared by all viewers for a few seconds (see `api::districts`).
+    pub districts_cache: Mutex<Option<(std::time::Instant, Vec<api::DistrictCell>)>>,
 }
 
 impl Metrics {

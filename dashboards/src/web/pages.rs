@@ -488,3 +488,104 @@ pub async fn admin_unit(
         Err(e) => ApiError::from(e).into_response(),
     }
 }
+
+// ---- own account ----------------------------------------------------------------------------
+
+pub async fn account(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<AdminQuery>,
+) -> Response {
+    let cur = match page_gate(&state, &headers, ALL_ROLES, false) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(r) => return *r,
+    };
+    let msg = q
+        .msg
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(r#"<p class="notice" role="status">{}</p>"#, esc(&m)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"{msg}<section class="card login"><h1>修改密码</h1><p>{name} · {role}</p>
+<form method="post" action="/account/password">
+<input type="hidden" name="csrf" value="{csrf}">
+<label>当前密码<input name="current" type="password" autocomplete="current-password" required></label>
+<label>新密码（至少10位）<input name="new" type="password" autocomplete="new-password" required minlength="10"></label>
+<label>确认新密码<input name="confirm" type="password" autocomplete="new-password" required minlength="10"></label>
+<button type="submit">修改</button></form></section>"#,
+        name = esc(&cur.user.name),
+        role = esc(cur.role().label_zh()),
+        csrf = esc(&cur.session.csrf),
+    );
+    page(
+        "修改密码",
+        Some((&cur.user.name, cur.role().label_zh(), &cur.session.csrf)),
+        &body,
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+/// Changing one's own password ends every session of the account (a stolen cookie dies too).
+pub async fn change_password(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let cur = match gate_write(&state, &headers, ALL_ROLES, Some(&f.csrf)) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let to_account = |m: &str| Redirect::to(&format!("/account?msg={}", percent_encode(m)));
+    if f.new != f.confirm {
+        return to_account("两次输入的新密码不一致").into_response();
+    }
+    let now = state.ctx.clock.now();
+    let keys = [format!("user:{}", cur.user.name)];
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    if state.limiter.blocked(&keys, now) {
+        return to_account("尝试次数过多，请稍后再试").into_response();
+    }
+    let (password, hash) = (f.current.clone(), cur.user.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        state.limiter.fail(&keys, now);
+        return to_account("当前密码不正确").into_response();
+    }
+    let fresh = match auth::new_user(
+        &cur.user.name,
+        cur.user.role,
+        cur.user.unit_id.as_deref(),
+        &f.new,
+        now,
+    ) {
+        Ok(u) => u,
+        Err(crate::Error::BadRequest(m)) => return to_account(&m).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut user = cur.user.clone();
+    user.password_hash = fresh.password_hash;
+    let saved = state
+        .store
+        .put_user(&user)
+        .and_then(|()| state.store.delete_sessions_of(&user.name));
+    if let Err(e) = saved {
+        return ApiError::from(e).into_response();
+    }
+    let mut res = Redirect::to("/login").into_response();
+    if let Ok(v) = auth::set_cookie(&state.config.auth, SESSION_COOKIE, "", 0).parse() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}

@@ -19,6 +19,7 @@ pub struct Harness {
     pub shutdown: Shutdown,
     pub task: Option<tokio::task::JoinHandle<Result<(), dashboards::Error>>>,
     pub config: dashboards::Config,
+    pub clock: common::SharedClock,
 }
 
 pub fn config() -> dashboards::Config {
@@ -40,11 +41,20 @@ impl Harness {
 
     /// Start on an existing data directory (restart tests).
     pub async fn start_in(config: dashboards::Config, data: Arc<tempfile::TempDir>) -> Harness {
+        Self::start_clocked(config, data, Arc::new(common::SystemClock)).await
+    }
+
+    /// Start with an injected clock (report tests pin "now" to local noon, away from midnight).
+    pub async fn start_clocked(
+        config: dashboards::Config,
+        data: Arc<tempfile::TempDir>,
+        clock: common::SharedClock,
+    ) -> Harness {
         let bus: SharedBus =
             Arc::new(EmbeddedBus::open(&data.path().join("bus"), "", 1_000_000).expect("bus"));
         let ctx = StageContext {
             bus: bus.clone(),
-            clock: Arc::new(common::SystemClock),
+            clock: clock.clone(),
             data_dir: data.path().to_path_buf(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -65,6 +75,7 @@ impl Harness {
             shutdown,
             task: Some(task),
             config,
+            clock,
         }
     }
 
@@ -118,7 +129,7 @@ impl Harness {
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
         let mut last = serde_json::Value::Null;
-        for _ in 0..400 {
+        for _ in 0..1200 {
             if let Ok(res) = client.get(self.url(path)).send().await
                 && res.status().is_success()
                 && let Ok(v) = res.json::<serde_json::Value>().await
@@ -142,7 +153,7 @@ impl Harness {
             .expect("subscribe");
         let mut out = Vec::new();
         while out.len() < n {
-            let d = tokio::time::timeout(Duration::from_secs(10), sub.recv())
+            let d = tokio::time::timeout(Duration::from_secs(30), sub.recv())
                 .await
                 .expect("command arrives")
                 .expect("recv");
@@ -160,7 +171,7 @@ impl Harness {
             .expect("subscribe");
         let mut out = Vec::new();
         while out.len() < n {
-            let d = tokio::time::timeout(Duration::from_secs(10), sub.recv())
+            let d = tokio::time::timeout(Duration::from_secs(30), sub.recv())
                 .await
                 .expect("raw document arrives")
                 .expect("recv");
@@ -175,12 +186,24 @@ impl Harness {
         config: dashboards::Config,
         users: &[(&str, &str, Option<&str>)],
     ) -> Harness {
+        Self::start_with_users_at(config, users, Arc::new(common::SystemClock)).await
+    }
+
+    pub async fn start_with_users_at(
+        config: dashboards::Config,
+        users: &[(&str, &str, Option<&str>)],
+        clock: common::SharedClock,
+    ) -> Harness {
         let data = Arc::new(tempfile::tempdir().expect("tempdir"));
         for (name, role, unit) in users {
             dashboards::tools::create_user(&config, data.path(), name, role, *unit, PASSWORD)
                 .expect("create user");
         }
-        Self::start_in(config, data).await
+        Self::start_clocked(config, data, clock).await
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 }
 
@@ -348,4 +371,15 @@ pub fn private_config() -> dashboards::Config {
     let mut c = config();
     c.auth.public_read_api = false;
     c
+}
+
+/// A fixed clock at 12:00 Beijing time of today's UTC date: report periods computed from it are
+/// never split by a midnight, whenever the test runs.
+pub fn noon_clock() -> common::SharedClock {
+    let noon = Utc::now()
+        .date_naive()
+        .and_hms_opt(4, 0, 0)
+        .expect("valid time")
+        .and_utc();
+    Arc::new(common::clock::ManualClock::new(noon))
 }

@@ -205,5 +205,6 @@ pub fn channel(name: &str, kind: ChannelKind, url: Option<String>) -> Channel {
         smtp_password: None,
         from: None,
         to: vec![],
+        max_per_minute: None,
     }
 }
