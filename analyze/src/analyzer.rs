@@ -126,13 +126,22 @@ impl Analyzer {
     }
 
     pub fn analyze(&self, input: &Input) -> Analysis {
+        let limit = self.config.max_text_chars.max(1);
+        // A body of at most `limit` bytes has at most `limit` characters: no walk needed.
+        let cut = (input.body.len() > limit)
+            .then(|| input.body.char_indices().nth(limit))
+            .flatten();
+        let body = match cut {
+            Some((cut, _)) => &input.body[..cut],
+            None => input.body,
+        };
         let joined;
         let raw = if input.title.is_empty() {
-            input.body
-        } else if input.body.is_empty() {
+            body
+        } else if body.is_empty() {
             input.title
         } else {
-            joined = format!("{}\n{}", input.title, input.body);
+            joined = format!("{}\n{}", input.title, body);
             &joined
         };
         let norm = normalize(raw);

@@ -56,9 +56,17 @@ pub enum LexId {
     Rumor = 6,
     Incident = 7,
     SentimentNb = 8,
+    Contrast = 9,
 }
 
-const LEXICONS: usize = 9;
+const LEXICONS: usize = 10;
+
+/// Contrast conjunctions: what follows the last one carries the writer's view.
+/// Emoticons are the writer's own label of the mood: they count more than words.
+const EMOTICON_WEIGHT: f32 = 1.5;
+const CONTRAST_AFTER: f32 = 1.5;
+const CONTRAST_BEFORE: f32 = 0.6;
+const CONTRAST_WORDS: &[&str] = &["但", "但是", "可是", "然而", "不过", "却", "只是", "可惜"];
 
 /// What a dictionary word is: a lexicon pattern or a place surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +118,7 @@ pub struct Classifiers {
     rumor: Lexicon,
     incident: Lexicon,
     sentiment_nb: Lexicon,
+    contrast: Lexicon,
     /// All domain names, and where each lexicon's classes sit among them.
     domains: Vec<String>,
     domain_of_lex: Vec<usize>,
@@ -165,6 +174,12 @@ impl Classifiers {
             rumor: Lexicon::from_tsv("rumor", RUMOR_TSV)?,
             incident: Lexicon::from_tsv("incident", INCIDENT_TSV)?,
             sentiment_nb: Lexicon::from_tsv("sentiment_nb", SENTIMENT_NB_TSV)?,
+            contrast: Lexicon::from_rows(
+                CONTRAST_WORDS
+                    .iter()
+                    .map(|w| (w.to_string(), "contrast".to_string(), 1.0))
+                    .collect(),
+            ),
             domains: Vec::new(),
             domain_of_lex: Vec::new(),
             domain_of_topic: Vec::new(),
@@ -203,6 +218,7 @@ impl Classifiers {
             (LexId::Rumor, &self.rumor),
             (LexId::Incident, &self.incident),
             (LexId::SentimentNb, &self.sentiment_nb),
+            (LexId::Contrast, &self.contrast),
         ];
         let mut out = Vec::new();
         for (id, lex) in lexicons {
@@ -336,22 +352,28 @@ impl Classifiers {
                 .filter(move |(_, tok)| *tok < t && *tok + 3 >= t)
                 .map(|(p, _)| *p)
         }
+        let last_contrast = hits.of(LexId::Contrast).iter().map(|(_, t)| *t).max();
         for &(p, tok) in hits.of(LexId::Sentiment) {
             let Some(&(_, w)) = self.sentiment.entries(p as usize).first() else {
                 continue;
             };
             found = true;
             let negated = before(tok, negs).count() % 2 == 1;
+            let stance = match last_contrast {
+                Some(c) if tok > c => CONTRAST_AFTER,
+                Some(_) => CONTRAST_BEFORE,
+                None => 1.0,
+            };
             let boost = before(tok, ints)
                 .filter_map(|p| self.intensifiers.entries(p as usize).first().map(|e| e.1))
                 .fold(1.0f32, f32::max);
-            total += if negated { -w * 0.8 } else { w } * boost;
+            total += if negated { -w * 0.8 } else { w } * boost * stance;
         }
         for name in emoticons {
             let folded: String = name.chars().map(crate::normalize::fold_char).collect();
             if let Some(p) = self.emoticons.lookup(&folded) {
                 if let Some(&(_, w)) = self.emoticons.entries(p).first() {
-                    total += w;
+                    total += EMOTICON_WEIGHT * w;
                     found = true;
                 }
             }

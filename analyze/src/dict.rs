@@ -10,6 +10,9 @@
 //! with its token count, and matched when the same tokens follow in the text. Longest match
 //! wins at each position; matches never overlap.
 
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
 use rustc_hash::FxHashMap;
 
 use crate::normalize::fold_char;
@@ -26,10 +29,19 @@ pub struct Found {
     pub bytes: (u32, u32),
 }
 
+/// The lookup key of a string: a 64-bit hash instead of the string itself, so a lookup touches
+/// one table slot and never follows a pointer to compare keys (the tables hold ~140k words; two
+/// cache misses per token made lookup cost more than segmentation). A false match needs a 64-bit
+/// collision between a text token and a dictionary word (p ≈ 1e-14 per token).
+fn key(s: &str) -> u64 {
+    FixedState::default().hash_one(s)
+}
+
 pub struct TokenDict<V> {
-    /// token → (value of the one-token word, most tokens of any word starting with it)
-    first: FxHashMap<Box<str>, (Option<u32>, u8)>,
-    multi: FxHashMap<Box<str>, u32>,
+    /// hash(token) → (value of the one-token word, most tokens of any word starting with it)
+    first: FxHashMap<u64, (Option<u32>, u8)>,
+    /// hash(multi-token word) → value
+    multi: FxHashMap<u64, u32>,
     values: Vec<V>,
     words: Vec<Box<str>>,
 }
@@ -59,18 +71,18 @@ impl<V> TokenDict<V> {
                 }
             }
         }
-        let mut first: FxHashMap<Box<str>, (Option<u32>, u8)> = FxHashMap::default();
-        let mut multi: FxHashMap<Box<str>, u32> = FxHashMap::default();
+        let mut first: FxHashMap<u64, (Option<u32>, u8)> = FxHashMap::default();
+        let mut multi: FxHashMap<u64, u32> = FxHashMap::default();
         let jieba = crate::segment::shared();
         for (i, word) in words.iter().enumerate() {
             let i = i as u32;
             // The whole word as one token (jieba may keep it whole in context).
-            first.entry(word.clone()).or_insert((None, 1)).0 = Some(i);
+            first.entry(key(word)).or_insert((None, 1)).0 = Some(i);
             let parts = jieba.cut(word, true);
             if parts.len() > 1 && parts.len() <= MAX_TOKENS {
-                let e = first.entry(parts[0].word.into()).or_insert((None, 1));
+                let e = first.entry(key(parts[0].word)).or_insert((None, 1));
                 e.1 = e.1.max(parts.len() as u8);
-                multi.insert(word.clone(), i);
+                multi.insert(key(word), i);
             }
         }
         Self {
@@ -103,7 +115,7 @@ impl<V> TokenDict<V> {
         let n = seg.len();
         let mut i = 0;
         while i < n {
-            let Some(&(single, maxk)) = self.first.get(seg.token(i)) else {
+            let Some(&(single, maxk)) = self.first.get(&key(seg.token(i))) else {
                 self.find_inside(seg, i, &mut out);
                 i += 1;
                 continue;
@@ -111,7 +123,7 @@ impl<V> TokenDict<V> {
             let mut matched = false;
             let mut k = (maxk as usize).min(n - i);
             while k >= 2 {
-                if let Some(&v) = self.multi.get(seg.ngram(i, k)) {
+                if let Some(&v) = self.multi.get(&key(seg.ngram(i, k))) {
                     out.push(Found {
                         value: v,
                         tokens: (i as u32, (i + k) as u32),
@@ -150,7 +162,7 @@ impl<V> TokenDict<V> {
             return;
         }
         let chars = token.len() / 3;
-        let known = |s: &str| self.first.get(s).and_then(|e| e.0);
+        let known = |s: &str| self.first.get(&key(s)).and_then(|e| e.0);
         let (base, end) = (seg.start(i) as u32, seg.end(i) as u32);
         let mut prefix_end = 0;
         for n in (2..=4.min(chars - 1)).rev() {

@@ -75,6 +75,9 @@ pub struct Config {
     pub domain_min_score: f32,
     #[serde(default = "defaults::summary_chars")]
     pub summary_chars: usize,
+    /// Only the first this many characters of a body are analyzed (bounds the time per item).
+    #[serde(default = "defaults::max_text_chars")]
+    pub max_text_chars: usize,
     #[serde(default = "defaults::credible_sources")]
     pub credible_sources: Vec<String>,
     #[serde(default = "defaults::departments")]
@@ -144,6 +147,9 @@ mod defaults {
     pub fn summary_chars() -> usize {
         get("summary_chars", 160)
     }
+    pub fn max_text_chars() -> usize {
+        get("max_text_chars", 20_000)
+    }
     pub fn credible_sources() -> Vec<String> {
         get("credible_sources", Vec::new())
     }
@@ -169,6 +175,7 @@ impl Default for Config {
             negative_threshold: defaults::negative_threshold(),
             domain_min_score: defaults::domain_min_score(),
             summary_chars: defaults::summary_chars(),
+            max_text_chars: defaults::max_text_chars(),
             credible_sources: defaults::credible_sources(),
             departments: defaults::departments(),
             schemes: defaults::schemes(),

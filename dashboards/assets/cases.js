@@ -74,7 +74,7 @@ const YQCases = (() => {
     const role = m.role;
     const isUnit = role === 'unit';
     const isDesk = role === 'desk' || role === 'admin';
-    if (isUnit || isDesk) {
+    const unitActions = () => {
       const actions = el('div', { class: 'actions' });
       actions.append(el('button', {
         type: 'button', class: 'ack', text: '确认接收',
@@ -82,7 +82,7 @@ const YQCases = (() => {
       }));
       actions.append(form('记录回应', [
         el('label', {}, ['回应类型', select('kind', 'response')]),
-        el('label', {}, ['回应时间', el('input', { name: 'at', type: 'datetime-local' })]),
+        el('label', {}, ['回应时间（不填为现在）', el('input', { name: 'at', type: 'datetime-local' })]),
         el('label', {}, ['证据链接', el('input', { name: 'evidence_url', type: 'url', placeholder: 'https://' })]),
         el('label', {}, ['回应内容', el('textarea', { name: 'text', rows: '3' })]),
       ], '提交回应', (d) => {
@@ -94,15 +94,21 @@ const YQCases = (() => {
       actions.append(form('提出异议（分派有误）', [
         el('label', {}, ['理由', el('textarea', { name: 'reason', rows: '2', required: 'required' })]),
       ], '提交异议', (d) => send({ action: 'dispute', reason: d.reason })));
-      parts.push(actions);
-    }
+      return actions;
+    };
+    if (isUnit) parts.push(unitActions());
     if (isDesk) {
       const units = await YQ.getJSON('/api/units').catch(() => []);
       const unitSel = el('select', { name: 'owner_unit_id' }, units.map((u) => el('option', { value: u.id, text: `${u.name}（${u.id}）` })));
+      unitSel.value = c.owner.id;
+      const sevSel = select('severity', 'severity');
+      if (c.severity) sevSel.value = c.severity;
+      const dispSel = select('disposition', 'disposition');
+      if (c.disposition) dispSel.value = c.disposition;
       parts.push(el('div', { class: 'actions judge' }, [
         el('h3', { text: '研判' }),
         form('确认或调整级别', [
-          el('label', {}, ['级别', select('severity', 'severity')]),
+          el('label', {}, ['级别', sevSel]),
           el('label', {}, ['说明', el('input', { name: 'reason', placeholder: '研判确认' })]),
         ], '确认级别', (d) => send({ action: 'severity', severity: d.severity, reason: d.reason || '' })),
         form('改派责任单位', [
@@ -110,12 +116,14 @@ const YQCases = (() => {
           el('label', {}, ['理由', el('input', { name: 'reason', required: 'required' })]),
         ], '改派', (d) => send({ action: 'reassign', owner_unit_id: d.owner_unit_id, reason: d.reason })),
         form('处置类型（七.3）', [
-          el('label', {}, ['类型', select('disposition', 'disposition')]),
+          el('label', {}, ['类型', dispSel]),
         ], '确定', (d) => send({ action: 'disposition', disposition: d.disposition })),
         form(c.state === 'closed' ? '重新打开' : '办结', [
           el('label', {}, ['说明', el('input', { name: 'reason', required: 'required' })]),
         ], c.state === 'closed' ? '重新打开' : '办结', (d) => send({ action: c.state === 'closed' ? 'reopen' : 'close', reason: d.reason })),
       ]));
+      // The desk can record for a unit that reported by phone; folded away, it is not its daily work.
+      parts.push(el('details', { class: 'on-behalf' }, [el('summary', { text: '代责任单位登记（接收、回应、异议）' }), unitActions()]));
     }
     parts.push(el('h3', { text: '办理记录' }));
     parts.push(el('ol', { class: 'log' }, (detail.log || []).map((l) => el('li', {}, [

@@ -13,6 +13,7 @@
   let charts = [];
   let renderQueued = {};
   let skipped = 0;
+  const freshUntil = new Map(); // doc_id -> time until which a live arrival is highlighted
 
   const $ = (id) => document.getElementById(id);
 
@@ -60,7 +61,8 @@
         on: { click: () => openCaseDialog({ title: i.title, event_id: i.event_id }) },
       }),
     ]) : null;
-    return el('li', { class: 'item', dataset: { doc: i.doc_id, event: i.event_id } }, [
+    const fresh = freshUntil.get(i.doc_id) > Date.now();
+    return el('li', { class: fresh ? 'item fresh' : 'item', dataset: { doc: i.doc_id, event: i.event_id } }, [
       el('div', { class: 'meta' }, [
         el('time', { text: fmtTime(i.detected_at, me.utc_offset_hours) }),
         el('span', { class: 'site', text: i.site_name || i.source_id }),
@@ -242,6 +244,8 @@
     source.onerror = () => { live.textContent = '● 重连中'; live.className = 'live off'; };
     source.addEventListener('item', (ev) => {
       const i = JSON.parse(ev.data);
+      if (!items.has(i.doc_id)) freshUntil.set(i.doc_id, Date.now() + 8000);
+      if (freshUntil.size > 1000) freshUntil.clear();
       items.set(i.doc_id, i);
       later('stream', renderStream);
       later('stats', renderStats);

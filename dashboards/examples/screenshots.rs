@@ -156,6 +156,27 @@ async fn main() -> anyhow_free::Result {
         for (name, path) in pages {
             c.goto(&url(path)).await?;
             tokio::time::sleep(Duration::from_millis(1500)).await;
+            if name == "desk" {
+                std::fs::write(out.join("desk.png"), c.screenshot().await?)?;
+                c.find(Locator::Css("li.event button.ev-title"))
+                    .await?
+                    .click()
+                    .await?;
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                std::fs::write(out.join("desk-event.png"), c.screenshot().await?)?;
+                c.execute(
+                    "document.getElementById('detail').close(); return true",
+                    vec![],
+                )
+                .await?;
+                c.find(Locator::Css("#deadlines li.dl button"))
+                    .await?
+                    .click()
+                    .await?;
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                std::fs::write(out.join("desk-case.png"), c.screenshot().await?)?;
+                continue;
+            }
             if name == "inbox" {
                 if let Ok(b) = c.find(Locator::Css("tr.case-row button")).await {
                     b.click().await?;

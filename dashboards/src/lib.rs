@@ -268,7 +268,7 @@ pub async fn run_with_listener(
     Ok(())
 }
 
-/// Drop items past retention once an hour.
+/// Drop items past retention and expired sessions once an hour.
 async fn prune(state: SharedState, shutdown: common::Shutdown) {
     loop {
         let days = state.config.ui.retain_days.max(366);
@@ -277,6 +277,9 @@ async fn prune(state: SharedState, shutdown: common::Shutdown) {
             Ok(0) => {}
             Ok(n) => tracing::info!(items = n, "pruned items past retention"),
             Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        if let Err(e) = state.store.prune_sessions(state.ctx.clock.now()) {
+            tracing::warn!(error = %e, "pruning sessions failed");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

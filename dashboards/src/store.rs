@@ -547,9 +547,10 @@ impl Store {
 
     // ---- units ------------------------------------------------------------------------------
 
-    /// Units seen as case owners are remembered so the admin can attach users to them.
+    /// Units seen as case owners are remembered so the admin can attach users to them; the
+    /// respond stage's registry is authoritative for their names.
     fn remember_unit(&self, unit: &UnitRef) -> Result<(), Error> {
-        if !self.units.contains_key(unit.id.as_bytes())? {
+        if self.units.get(unit.id.as_bytes())?.as_deref() != Some(unit.name.as_bytes()) {
             self.units
                 .insert(unit.id.as_bytes(), unit.name.as_bytes())?;
         }
@@ -612,6 +613,20 @@ impl Store {
     pub fn delete_session(&self, token_hash: &str) -> Result<(), Error> {
         self.sessions.remove(token_hash.as_bytes())?;
         Ok(())
+    }
+
+    /// Forget sessions that expired (abandoned browsers never present them again).
+    pub fn prune_sessions(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let mut n = 0;
+        for r in self.sessions.iter() {
+            let (k, v) = r?;
+            let s: Session = dec(&v)?;
+            if s.expires_at <= now {
+                self.sessions.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Drop every session of `user` (password change, disabling).

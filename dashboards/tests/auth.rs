@@ -81,6 +81,18 @@ async fn role_route_matrix_is_enforced_on_the_server() {
         }
     }
 
+    // Unit names come from the case events (the respond stage's registry).
+    let me: serde_json::Value = sessions[2]
+        .1
+        .get(h.url("/api/me"))
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["unit_name"], "nanming名称");
+
     // A unit sees its own cases only, in the list as well.
     for (who, own, other) in [(2usize, "c-a", "c-b"), (3, "c-b", "c-a")] {
         let list: serde_json::Value = sessions[who]
@@ -173,7 +185,6 @@ async fn role_route_matrix_is_enforced_on_the_server() {
             ));
         }
     }
-    let admin_csrf = sessions[5].2.clone();
     for (i, (who, c, csrf)) in sessions.iter().enumerate() {
         let got = c
             .post(h.url("/admin/units"))
@@ -199,7 +210,6 @@ async fn role_route_matrix_is_enforced_on_the_server() {
         "authorization matrix:\n{}",
         failures.join("\n")
     );
-    let _ = admin_csrf;
 
     // What was accepted reached the bus with the logged-in actor, keyed by case.
     let commands = h.commands("test-reader", 8).await;

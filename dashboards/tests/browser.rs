@@ -571,6 +571,26 @@ async fn hostile_crawled_text_never_executes() {
     assert_eq!(report["pwned"], serde_json::Value::Null, "{report}");
     assert_eq!(report["injected"], 0, "{report}");
     assert_eq!(report["shownAsText"], true, "{report}");
+
+    // The unit clerk's inbox renders the same hostile case titles, owner names and history.
+    c.delete_all_cookies().await.expect("logout");
+    login(&c, &h, "unit_a").await;
+    wait_js(
+        &c,
+        &format!("return document.querySelectorAll('tr.case-row').length === {n}"),
+    )
+    .await;
+    wait_css(&c, "tr.case-row button")
+        .await
+        .click()
+        .await
+        .expect("open");
+    wait_css(&c, "#case-detail h2.case-title").await;
+    let report: serde_json::Value =
+        serde_json::from_str(js(&c, check).await.as_str().expect("string")).expect("json");
+    assert_eq!(report["pwned"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["injected"], 0, "{report}");
+    assert_eq!(report["shownAsText"], true, "{report}");
     c.close().await.expect("close");
     h.stop().await;
 }

@@ -53,6 +53,10 @@ pub fn config(data_dir: &Path, feed_base: &str, bus: BusKind, namespace: &str) -
         config.bus.kafka.partitions = 3;
     }
     config.ingest.sources = yuqing::demo_sources(feed_base, 1);
+    // The feed site is ours: no need to pace requests to it.
+    config.ingest.per_host_min_interval_ms = 0;
+    // The checks read the JSON API anonymously.
+    config.dashboards.auth.public_read_api = true;
     config
 }
 

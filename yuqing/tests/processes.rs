@@ -77,9 +77,13 @@ async fn stages_as_separate_processes_on_kafka_survive_a_kill() {
     let sources = toml::Value::try_from(yuqing::demo_sources(&site.base_url(), 1)).unwrap();
     let mut ingest = toml::Table::new();
     ingest.insert("sources".into(), sources);
+    ingest.insert("per_host_min_interval_ms".into(), 0.into());
     doc.insert("ingest".into(), ingest.into());
     let mut dashboards = toml::Table::new();
     dashboards.insert("listen".into(), format!("127.0.0.1:{port}").into());
+    let mut auth = toml::Table::new();
+    auth.insert("public_read_api".into(), true.into());
+    dashboards.insert("auth".into(), auth.into());
     doc.insert("dashboards".into(), dashboards.into());
     let config = dir.path().join("yuqing.toml");
     std::fs::write(&config, toml::to_string(&doc).unwrap()).unwrap();

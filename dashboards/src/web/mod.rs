@@ -4,6 +4,7 @@
 pub mod api;
 pub mod html;
 pub mod pages;
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -39,7 +40,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/items/{id}/notify", post(api::notify_item))
         .route("/api/intake", post(api::intake))
         .route("/api/stats", get(api::stats))
-        .route("/api/stream", get(api::stream))
+        .route("/api/stream", get(stream::stream))
         .route("/api/districts", get(api::districts))
         .route("/api/units", get(api::units))
         .route("/api/ops", get(api::ops))
