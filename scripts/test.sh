@@ -52,4 +52,5 @@ status=${PIPESTATUS[0]}
 grep -E '^test result:' "${TMPDIR:-/tmp}/yuqing-test.log" | awk '
   { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i; if ($(i+1) ~ /^ignored;/) s += $i } }
   END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, s }'
+echo "test.sh finished in $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit "$status"

@@ -8,6 +8,7 @@
 //! | `yuqing.case-commands.v1` | [`crate::wire::CaseCommandRequest`] | case id (or event id) |
 //! | `yuqing.case-events.v1` | [`crate::wire::CaseEvent`] | case id |
 //! | `yuqing.source-health.v1` | [`crate::wire::SourceHealth`] | source id |
+//! | `yuqing.notifications.v1` | [`crate::wire::NotificationRequest`] | kind |
 //! | `yuqing.dead-letter.v1` | [`crate::wire::DeadLetter`] | original topic |
 //!
 //! Keys keep one event's (or one case's) messages in one partition, hence in order.
@@ -19,8 +20,10 @@ pub const CASE_COMMANDS: &str = "yuqing.case-commands.v1";
 pub const CASE_EVENTS: &str = "yuqing.case-events.v1";
 pub const SOURCE_HEALTH: &str = "yuqing.source-health.v1";
 pub const DEAD_LETTER: &str = "yuqing.dead-letter.v1";
+/// Messages for people that are not about one case (the daily report); respond delivers them.
+pub const NOTIFICATIONS: &str = "yuqing.notifications.v1";
 
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
     RAW_DOCUMENTS,
     ANALYZED_DOCUMENTS,
     EVENT_UPDATES,
@@ -28,6 +31,7 @@ pub const ALL: [&str; 7] = [
     CASE_EVENTS,
     SOURCE_HEALTH,
     DEAD_LETTER,
+    NOTIFICATIONS,
 ];
 
 /// Consumer group names: one per consuming stage.

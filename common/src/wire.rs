@@ -83,6 +83,10 @@ pub enum SourceKind {
     Json,
     /// Entered by hand: notified by the cyberspace office or reported by a unit.
     Manual,
+    /// A kind added by a newer ingest: the item is still analysed (as an ordinary source)
+    /// rather than dead-lettered and lost to monitoring.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Engagement numbers as the source reported them; repost volume is heat.
@@ -321,7 +325,10 @@ pub enum Jurisdiction {
         #[serde(default)]
         place: Option<String>,
     },
+    /// Also what a scope added by a newer analyzer reads as: the item goes to the coordination
+    /// desk (七.1 "unclear") instead of being dead-lettered.
     #[default]
+    #[serde(other)]
     Unknown,
 }
 
@@ -466,6 +473,10 @@ pub enum CaseState {
     Disputed,
     Reassigned,
     Reopened,
+    /// A state added by a newer respond: a reader still shows the case (as open) instead of
+    /// dead-lettering its events. Respond itself never produces it.
+    #[serde(other)]
+    Unknown,
 }
 
 impl CaseState {
@@ -480,6 +491,7 @@ impl CaseState {
             CaseState::Disputed => "disputed",
             CaseState::Reassigned => "reassigned",
             CaseState::Reopened => "reopened",
+            CaseState::Unknown => "unknown",
         }
     }
 
@@ -509,6 +521,12 @@ pub enum DeadlineKind {
     Response,
     /// 持续发布权威信息 (one per cadence period while open)
     ContinuedRelease,
+    /// 对网信部门通报的政务舆情及时回复: due `cyberspace_reply_hours` after the notification.
+    CyberspaceReply,
+    /// A kind added by a newer respond: a reader still shows the deadline (and its case)
+    /// instead of dead-lettering the case event. Respond itself never produces it.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -566,6 +584,10 @@ pub struct Case {
     pub severity_confirmed: bool,
     #[serde(default)]
     pub priorities: Vec<Priority>,
+    /// Whether staff set the priorities (研判, `set_priorities`); the analyzer's later
+    /// updates then no longer add to them.
+    #[serde(default)]
+    pub priorities_confirmed: bool,
     #[serde(default)]
     pub disposition: Option<Disposition>,
     pub detected_at: DateTime<Utc>,
@@ -600,6 +622,12 @@ impl Actor {
 }
 
 /// A response action a unit records (七.3, 七.4).
+///
+/// No `Unknown` fallback, on purpose: it travels only in commands, and a response the tracker
+/// cannot classify must not be recorded as some other kind (it would meet or miss the wrong
+/// deadline). An older tracker dead-letters such a command with serde's reason
+/// (`unknown variant ...`). Priority, Severity, Tier and Disposition are closed sets fixed by
+/// the seed's text and stay strict for the same reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseKind {
@@ -623,6 +651,10 @@ pub enum CaseCommand {
         owner_unit_id: Option<String>,
         #[serde(default)]
         detected_at: Option<DateTime<Utc>>,
+        /// Open it as notified by the cyberspace office (网信部门通报), reply tracked. When the
+        /// event already has a case, that case is marked instead.
+        #[serde(default)]
+        notified_by_cyberspace_office: bool,
     },
     Acknowledge {
         case_id: String,
@@ -666,6 +698,42 @@ pub enum CaseCommand {
         case_id: String,
         into_case_id: String,
     },
+    /// 研判 of the monitoring priorities (七.2): staff confirm or override the machine's.
+    /// The case keeps them (`priorities_confirmed`) against later analyzer updates.
+    SetPriorities {
+        case_id: String,
+        priorities: Vec<Priority>,
+        reason: String,
+    },
+    /// The case was notified by the cyberspace office (网信部门通报): its reply is tracked
+    /// as a `cyberspace_reply` deadline from `notified_at` (default: when respond handles it).
+    MarkNotified {
+        case_id: String,
+        #[serde(default)]
+        notified_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        note: String,
+    },
+}
+
+impl CaseCommand {
+    /// The case a command addresses (`open` addresses none yet).
+    pub fn case_id(&self) -> Option<&str> {
+        match self {
+            CaseCommand::Open { .. } => None,
+            CaseCommand::Acknowledge { case_id }
+            | CaseCommand::RecordResponse { case_id, .. }
+            | CaseCommand::Dispute { case_id, .. }
+            | CaseCommand::Reassign { case_id, .. }
+            | CaseCommand::ChangeSeverity { case_id, .. }
+            | CaseCommand::SetDisposition { case_id, .. }
+            | CaseCommand::Close { case_id, .. }
+            | CaseCommand::Reopen { case_id, .. }
+            | CaseCommand::Merge { case_id, .. }
+            | CaseCommand::SetPriorities { case_id, .. }
+            | CaseCommand::MarkNotified { case_id, .. } => Some(case_id),
+        }
+    }
 }
 
 /// A command with who sent it.
@@ -690,6 +758,28 @@ pub struct CaseEvent {
     #[serde(default)]
     pub detail: String,
     pub case: Case,
+}
+
+// ---------------------------------------------------------------------------------------------
+// any stage → respond: notifications to people
+// ---------------------------------------------------------------------------------------------
+
+/// A message for people that is not about one case (e.g. the daily report is ready). Respond
+/// delivers it through its outbox and channels, like its own case notices.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRequest {
+    /// Machine-readable kind, e.g. `daily_report`.
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub text: String,
+    /// Where to read more (http/https), e.g. the report's page.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Unit ids, `leaders:<unit id>`, or `*` (every channel that serves everyone); the channels
+    /// serving any of them deliver it. Empty means `*`.
+    #[serde(default)]
+    pub recipients: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -753,6 +843,259 @@ mod tests {
         let json = r#"{"schema_version":1,"message_id":"m1","produced_at":"2026-01-01T00:00:00Z","payload":{"doc_id":"d"}}"#;
         let err = Envelope::<RawDocument>::decode(json.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("source_id"), "{err}");
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn case_event(kind: DeadlineKind, state: CaseState) -> CaseEvent {
+        CaseEvent {
+            case_id: "c1".into(),
+            seq: 3,
+            at: at(),
+            actor: Actor::system(),
+            kind: "cyberspace_notified".into(),
+            detail: String::new(),
+            case: Case {
+                case_id: "c1".into(),
+                event_ids: vec!["e1".into()],
+                title: "t".into(),
+                state,
+                owner: UnitRef {
+                    id: "u".into(),
+                    name: "单位".into(),
+                },
+                owner_reason: "r".into(),
+                tier: Tier::Standard,
+                severity: None,
+                severity_confirmed: false,
+                priorities: vec![Priority::Moral],
+                priorities_confirmed: true,
+                disposition: None,
+                detected_at: at(),
+                opened_at: at(),
+                updated_at: at(),
+                deadlines: vec![Deadline {
+                    kind,
+                    due_at: at(),
+                    met_at: None,
+                    breached: false,
+                }],
+                flags: DocFlags::default(),
+                audit_len: 3,
+                audit_head: "h".into(),
+            },
+        }
+    }
+
+    /// The dashboards' view of a deadline as a build before `cyberspace_reply` had it: the
+    /// fallback variant, and nothing else, lets it read what the new respond writes.
+    mod old_reader {
+        use serde::Deserialize;
+
+        #[derive(Debug, PartialEq, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum DeadlineKind {
+            AuthoritativeInfo,
+            PressConference,
+            Response,
+            ContinuedRelease,
+            #[serde(other)]
+            Unknown,
+        }
+
+        #[derive(Debug, Deserialize)]
+        pub struct Deadline {
+            pub kind: DeadlineKind,
+        }
+
+        #[derive(Debug, Deserialize)]
+        pub struct Case {
+            pub deadlines: Vec<Deadline>,
+        }
+
+        #[derive(Debug, Deserialize)]
+        pub struct CaseEvent {
+            pub case: Case,
+        }
+    }
+
+    #[test]
+    fn old_reader_decodes_the_new_cyberspace_reply_deadline() {
+        let env = Envelope::new(
+            "case:c1:3",
+            at(),
+            case_event(DeadlineKind::CyberspaceReply, CaseState::Assigned),
+        );
+        let old = Envelope::<old_reader::CaseEvent>::decode(&env.encode()).unwrap();
+        assert_eq!(
+            old.payload.case.deadlines[0].kind,
+            old_reader::DeadlineKind::Unknown
+        );
+    }
+
+    /// Re-encode `value` with one JSON pointer replaced, as a newer producer would write it.
+    fn with(value: &impl Serialize, pointer: &str, new: serde_json::Value) -> Vec<u8> {
+        let mut v = serde_json::to_value(value).unwrap();
+        *v.pointer_mut(pointer).unwrap() = new;
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn this_reader_decodes_variants_added_later() {
+        let env = Envelope::new(
+            "case:c1:3",
+            at(),
+            case_event(DeadlineKind::Response, CaseState::Assigned),
+        );
+        let bytes = with(
+            &env,
+            "/payload/case/deadlines/0/kind",
+            "press_statement".into(),
+        );
+        let back = Envelope::<CaseEvent>::decode(&bytes).unwrap();
+        assert_eq!(back.payload.case.deadlines[0].kind, DeadlineKind::Unknown);
+
+        let bytes = with(&env, "/payload/case/state", "suspended".into());
+        let back = Envelope::<CaseEvent>::decode(&bytes).unwrap();
+        assert_eq!(back.payload.case.state, CaseState::Unknown);
+        assert!(
+            back.payload.case.state.is_open(),
+            "shown among the open cases"
+        );
+
+        let raw = Envelope::new(
+            "d",
+            at(),
+            RawDocument {
+                doc_id: "d".into(),
+                source_id: "s".into(),
+                fetched_at: at(),
+                ..RawDocument::default()
+            },
+        );
+        let back =
+            Envelope::<RawDocument>::decode(&with(&raw, "/payload/source_kind", "video".into()))
+                .unwrap();
+        assert_eq!(back.payload.source_kind, SourceKind::Unknown);
+
+        let doc = Envelope::new(
+            "a",
+            at(),
+            AnalyzedDocument {
+                doc_id: "d".into(),
+                event_id: "e".into(),
+                jurisdiction: Jurisdiction::Local {
+                    county: "南明区".into(),
+                    township: None,
+                },
+                ..AnalyzedDocument::default()
+            },
+        );
+        let bytes = with(
+            &doc,
+            "/payload/jurisdiction",
+            serde_json::json!({"scope": "cross_city", "cities": ["遵义市"]}),
+        );
+        let back = Envelope::<AnalyzedDocument>::decode(&bytes).unwrap();
+        assert_eq!(back.payload.jurisdiction, Jurisdiction::Unknown);
+    }
+
+    #[test]
+    fn unknown_command_or_response_kind_is_a_decode_error_that_names_it() {
+        let json = r#"{"schema_version":1,"message_id":"m","produced_at":"2026-01-01T00:00:00Z",
+            "payload":{"actor":{"name":"desk1"},"command":{"command":"escalate_to_mayor","case_id":"c1"}}}"#;
+        let err = Envelope::<CaseCommandRequest>::decode(json.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown variant `escalate_to_mayor`"),
+            "{err}"
+        );
+        let json = r#"{"schema_version":1,"message_id":"m","produced_at":"2026-01-01T00:00:00Z",
+            "payload":{"actor":{"name":"u"},"command":{"command":"record_response","case_id":"c1",
+            "kind":"livestream","at":"2026-01-01T00:00:00Z","text":"x"}}}"#;
+        let err = Envelope::<CaseCommandRequest>::decode(json.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown variant `livestream`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn new_commands_round_trip_with_their_wire_names() {
+        let commands = [
+            (
+                CaseCommand::SetPriorities {
+                    case_id: "c1".into(),
+                    priorities: vec![Priority::Emergency, Priority::PublicInterest],
+                    reason: "研判确认".into(),
+                },
+                "set_priorities",
+            ),
+            (
+                CaseCommand::MarkNotified {
+                    case_id: "c1".into(),
+                    notified_at: Some(at()),
+                    note: "网信办电话通报".into(),
+                },
+                "mark_notified",
+            ),
+        ];
+        for (command, name) in commands {
+            assert_eq!(command.case_id(), Some("c1"));
+            let env = Envelope::new(
+                "m",
+                at(),
+                CaseCommandRequest {
+                    actor: Actor::system(),
+                    command,
+                },
+            );
+            let v: serde_json::Value = serde_json::from_slice(&env.encode()).unwrap();
+            assert_eq!(v["payload"]["command"]["command"], name);
+            assert_eq!(
+                Envelope::<CaseCommandRequest>::decode(&env.encode()).unwrap(),
+                env
+            );
+        }
+        // The optional parts of mark_notified may be left out.
+        let json = r#"{"schema_version":1,"message_id":"m","produced_at":"2026-01-01T00:00:00Z",
+            "payload":{"actor":{"name":"d"},"command":{"command":"mark_notified","case_id":"c1"}}}"#;
+        let back = Envelope::<CaseCommandRequest>::decode(json.as_bytes()).unwrap();
+        assert_eq!(
+            back.payload.command,
+            CaseCommand::MarkNotified {
+                case_id: "c1".into(),
+                notified_at: None,
+                note: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn notification_request_needs_only_kind_and_title() {
+        let json = r#"{"schema_version":1,"message_id":"m","produced_at":"2026-01-01T00:00:00Z",
+            "payload":{"kind":"daily_report","title":"舆情日报","channel_hint":"x"}}"#;
+        let back = Envelope::<NotificationRequest>::decode(json.as_bytes()).unwrap();
+        assert_eq!(back.payload.kind, "daily_report");
+        assert!(back.payload.recipients.is_empty() && back.payload.link.is_none());
+    }
+
+    #[test]
+    fn a_case_written_before_priorities_confirmed_reads_as_unconfirmed() {
+        let env = Envelope::new(
+            "case:c1:3",
+            at(),
+            case_event(DeadlineKind::Response, CaseState::Assigned),
+        );
+        let mut v = serde_json::to_value(&env).unwrap();
+        v["payload"]["case"]
+            .as_object_mut()
+            .unwrap()
+            .remove("priorities_confirmed");
+        let back = Envelope::<CaseEvent>::decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(!back.payload.case.priorities_confirmed);
     }
 
     #[test]

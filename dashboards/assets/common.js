@@ -43,7 +43,7 @@ const YQ = (() => {
     caseEvent: {
       opened: '立案', assigned: '交办', acknowledged: '接收', response_recorded: '记录回应',
       reminder: '提醒', breached: '超时', escalated: '升级督办', severity_changed: '调整级别',
-      priorities_changed: '调整类别', disputed: '提出异议', dispute_rejected: '异议未采纳',
+      priorities_changed: '调整类别', priorities_set: '研判类别', disputed: '提出异议', dispute_rejected: '异议未采纳',
       reassigned: '改派', disposition_set: '确定处置类型', closed: '办结', reopened: '重新打开',
       merged: '合并', merged_in: '并入', cyberspace_notified: '网信部门通报',
       cyberspace_reply_overdue: '网信通报回复超期', command_rejected: '指令被拒绝',

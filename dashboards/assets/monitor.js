@@ -222,7 +222,8 @@
         const v = await api('POST', '/api/events/' + encodeURIComponent(e.event_id) + '/judge', { priorities, note: note.value });
         events.set(v.event_id, v);
         later('events', renderEvents);
-        toast('类别已确认');
+        // With a case the 研判 is respond's (audited); it shows when the case event comes back.
+        toast((v.case_ids || []).length ? '研判已提交，案件更新后显示' : '类别已确认');
       } catch (err) { toast(err.message, true); }
     });
     return f;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use support::{Harness, config, doc, event};
+use support::{Harness, doc, event, public_config};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -39,7 +39,7 @@ async fn run() {
     let seconds = env("BENCH_SECONDS", 10);
     let viewers = env("BENCH_VIEWERS", 100);
     let rate = env("BENCH_RATE", 1000);
-    let h = Harness::start(config()).await;
+    let h = Harness::start(public_config()).await;
     let http = reqwest::Client::new();
     h.wait_json(&http, "/healthz", |v| v["status"] == "ok")
         .await;

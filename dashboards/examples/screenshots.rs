@@ -21,7 +21,7 @@ async fn main() -> anyhow_free::Result {
         ("leader1", "leader", None),
         ("admin1", "admin", None),
     ];
-    let h = Harness::start_with_users(config(), &users).await;
+    let h = Harness::start_with_users(public_config(), &users).await;
     // SCREENS_BASE=http://host:port shoots a running server (accounts from the serve example).
     let base = std::env::var("SCREENS_BASE").ok();
     let now = Utc::now();

@@ -8,6 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let data = std::path::PathBuf::from(args.next().ok_or("usage: serve DATA_DIR [ADDR]")?);
     let mut config = dashboards::Config::default();
+    // A quick local look, like `yuqing demo`: the read-only desk answers without login.
+    config.auth.public_read_api = true;
     if let Some(addr) = args.next() {
         config.listen = addr;
     }

@@ -56,7 +56,12 @@ impl LiveMessage {
     ) -> Result<LiveMessage, HandlerError> {
         let json =
             serde_json::to_string(body).map_err(|e| HandlerError::Permanent(e.to_string()))?;
-        Ok(LiveMessage {
+        Ok(LiveMessage::with_json(kind, id, &json))
+    }
+
+    /// A message with its body already serialized and nothing to filter on.
+    pub(crate) fn with_json(kind: &'static str, id: &str, json: &str) -> LiveMessage {
+        LiveMessage {
             kind,
             id: id.into(),
             json: json.into(),
@@ -65,7 +70,7 @@ impl LiveMessage {
             source: None,
             sentiment: None,
             owner_unit: None,
-        })
+        }
     }
 }
 
@@ -101,6 +106,7 @@ pub async fn spawn(
             topics::SOURCE_HEALTH,
             topics::CASE_COMMANDS,
             topics::RAW_DOCUMENTS,
+            topics::NOTIFICATIONS,
         ])
         .await
     {
@@ -186,9 +192,19 @@ async fn on_case_event(
     s: SharedState,
     env: common::Envelope<CaseEvent>,
 ) -> Result<(), HandlerError> {
+    let judged = env.payload.kind == "priorities_set";
     let (applied, case) = s.store.apply_case_event(env.payload).map_err(retryable)?;
     durable(&s).await?;
     s.metrics.count_message("case_events");
+    if applied != Applied::Unchanged && judged {
+        // The events' categories changed with the case's 研判: show them.
+        for event_id in &case.case.event_ids {
+            if let Some(ev) = s.store.event(event_id).map_err(retryable)? {
+                let view = views::event_view(&s.store, &ev).map_err(retryable)?;
+                let _ = s.live.send(LiveMessage::for_event(&view)?);
+            }
+        }
+    }
     if applied != Applied::Unchanged {
         let now = s.ctx.clock.now();
         let view = views::case_view(&case, now, s.config.ui.near_due_minutes);

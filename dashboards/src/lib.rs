@@ -63,6 +63,14 @@ pub struct ReportsConfig {
     pub daily_at: String,
     /// URLs that receive a JSON notice (title, summary, download links) for each daily report.
     pub webhooks: Vec<String>,
+    /// Also announce each daily report on `yuqing.notifications.v1`, which respond delivers
+    /// through its channels (DingTalk, WeCom, webhook, SMTP).
+    pub notify: bool,
+    /// Who gets that notice: unit ids, `leaders:<unit id>`, `*`; empty means `*`.
+    pub notify_recipients: Vec<String>,
+    /// The dashboards' address as readers reach it (`https://yuqing.example.gov.cn`), for the
+    /// notice's download link; empty leaves the link out.
+    pub public_url: String,
 }
 
 impl Default for ReportsConfig {
@@ -70,6 +78,9 @@ impl Default for ReportsConfig {
         ReportsConfig {
             daily_at: "08:00".into(),
             webhooks: Vec::new(),
+            notify: true,
+            notify_recipients: Vec::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -82,8 +93,9 @@ fn default_listen() -> String {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The JSON read API (`GET /api/events|cases|items|stats|stream|districts`) and the read-only
-    /// monitoring page answer without login. Meant for the loopback demo and tests; set false on a
-    /// shared network (a warning is logged when it is true on a non-loopback address).
+    /// monitoring page answer without login. Off by default (a government deployment is private
+    /// unless said otherwise); the loopback demo and tests turn it on. A warning is logged when it
+    /// is on at a non-loopback address.
     pub public_read_api: bool,
     /// How long a session lives after login.
     pub session_ttl_minutes: i64,
@@ -97,7 +109,7 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            public_read_api: true,
+            public_read_api: false,
             session_ttl_minutes: 720,
             login_max_failures: 5,
             login_window_minutes: 15,

@@ -239,6 +239,13 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some((x * 10.0).round() / 10.0)
 }
 
+/// Case-history kinds that report a case to supervision (督办): the breach notice itself
+/// (`breached`, the first one) and each repeat after it (`escalated`). Reminders and the
+/// cyberspace-reply chaser go to the owner only and are not escalations.
+fn is_escalation(kind: &str) -> bool {
+    matches!(kind, "breached" | "escalated")
+}
+
 fn first_release_kind(k: DeadlineKind) -> bool {
     matches!(k, DeadlineKind::AuthoritativeInfo | DeadlineKind::Response)
 }
@@ -436,7 +443,7 @@ pub fn build(
     totals.on_time_rate = rate(totals.deadlines_on_time, totals.deadlines_due);
     for entry in store.all_case_log() {
         let entry = entry?;
-        if entry.kind.starts_with("escalat") && in_period(entry.at) {
+        if is_escalation(&entry.kind) && in_period(entry.at) {
             totals.escalations += 1;
         }
     }
@@ -557,6 +564,7 @@ mod tests {
                 severity: None,
                 severity_confirmed: false,
                 priorities: vec![],
+                priorities_confirmed: false,
                 disposition: None,
                 detected_at: t(detected),
                 opened_at: t(detected),
@@ -639,6 +647,40 @@ mod tests {
         let before = build(&store, Period::Daily, day.pred_opt().unwrap(), 8, now, 120).unwrap();
         assert_eq!(before.totals.cases_opened, 0);
         assert_eq!(before.totals.deadlines_due, 0);
+    }
+
+    #[test]
+    fn escalations_count_the_first_breach_notice_and_every_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let due = vec![("2026-11-26T05:00:00Z", None)];
+        // Case a breaches once; case b breaches and is escalated again; reminders and the
+        // cyberspace-reply chaser do not go to supervision.
+        for (id, seq, kind) in [
+            ("a", 1, "opened"),
+            ("a", 2, "reminder"),
+            ("a", 3, "breached"),
+            ("b", 1, "opened"),
+            ("b", 2, "breached"),
+            ("b", 3, "escalated"),
+            ("b", 4, "cyberspace_reply_overdue"),
+        ] {
+            store
+                .apply_case_event(case_event(
+                    id,
+                    seq,
+                    kind,
+                    "2026-11-26T00:00:00Z",
+                    due.clone(),
+                ))
+                .unwrap();
+        }
+        let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let r = build(&store, Period::Daily, day, 8, now, 120).unwrap();
+        assert_eq!(r.totals.escalations, 3);
+        assert!(is_escalation("breached") && is_escalation("escalated"));
+        assert!(!is_escalation("reminder") && !is_escalation("escalation_note"));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The scheduled daily report (舆情日报): every day at `reports.daily_at` local time, the previous
 //! day's report is written to the archive (DOCX + XLSX, served on the reports page) and announced
-//! to the configured webhooks (the notification channels a deployment has: a message gateway,
-//! an OA system). A run missed while the process was down is made up at start.
+//! to the configured webhooks (a message gateway, an OA system) and on `yuqing.notifications.v1`,
+//! which respond delivers through its channels. A run missed while the process was down is made
+//! up at start.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use common::bus::publish;
+use common::topics;
+use common::wire::{Envelope, NotificationRequest};
 use serde::Serialize;
 
 use crate::reports::{self, Period};
@@ -89,7 +93,50 @@ pub async fn generate_daily(state: &SharedState, day: NaiveDate) -> Result<PathB
     for url in &state.config.reports.webhooks {
         push(url, &body).await;
     }
+    if state.config.reports.notify {
+        announce(state, &notice, now).await;
+    }
     Ok(docx)
+}
+
+/// The daily report's notice as respond delivers it.
+fn notification(
+    notice: &Notice<'_>,
+    public_url: &str,
+    recipients: &[String],
+) -> NotificationRequest {
+    let base = public_url.trim().trim_end_matches('/');
+    let link = (base.starts_with("http://") || base.starts_with("https://"))
+        .then(|| format!("{base}{}", notice.docx));
+    NotificationRequest {
+        kind: notice.kind.to_string(),
+        title: notice.title.to_string(),
+        text: notice.summary.clone(),
+        link,
+        recipients: recipients.to_vec(),
+    }
+}
+
+/// Publish the notice for respond to deliver. The message id names the day, so a report made
+/// again (a make-up run after a crash) is not announced twice. A bus failure is logged: the
+/// report is archived either way and the webhooks have had their notice.
+async fn announce(state: &SharedState, notice: &Notice<'_>, now: DateTime<Utc>) {
+    let req = notification(
+        notice,
+        &state.config.reports.public_url,
+        &state.config.reports.notify_recipients,
+    );
+    let env = Envelope::new(format!("{}:{}", notice.kind, notice.date), now, req);
+    if let Err(e) = publish(
+        state.ctx.bus.as_ref(),
+        topics::NOTIFICATIONS,
+        notice.kind,
+        &env,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, date = %notice.date, "daily report notification not published");
+    }
 }
 
 async fn push(url: &str, body: &[u8]) {
@@ -167,6 +214,30 @@ mod tests {
             next_run(t("2026-11-26T00:00:00Z"), at, 8),
             t("2026-11-27T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn the_report_notification_links_only_to_an_http_address() {
+        let notice = Notice {
+            kind: "daily_report",
+            title: "舆情日报 2026-11-25",
+            date: "2026-11-25".into(),
+            summary: "新增事件 3 起".into(),
+            docx: "/reports/archive/daily-2026-11-25.docx".into(),
+            xlsx: "/reports/archive/daily-2026-11-25.xlsx".into(),
+        };
+        let leaders = vec!["leaders:city_gov".to_string()];
+        let n = notification(&notice, "https://yuqing.example.gov.cn/", &leaders);
+        assert_eq!(n.kind, "daily_report");
+        assert_eq!(n.title, "舆情日报 2026-11-25");
+        assert_eq!(n.text, "新增事件 3 起");
+        assert_eq!(
+            n.link.as_deref(),
+            Some("https://yuqing.example.gov.cn/reports/archive/daily-2026-11-25.docx")
+        );
+        assert_eq!(n.recipients, leaders);
+        assert_eq!(notification(&notice, "", &[]).link, None);
+        assert_eq!(notification(&notice, "yuqing.local", &[]).link, None);
     }
 
     #[test]

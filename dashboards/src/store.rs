@@ -454,6 +454,19 @@ impl Store {
         match old {
             Some(old) if old.seq >= ev.seq => Ok((Applied::Unchanged, old)),
             old => {
+                if ev.kind == "priorities_set" {
+                    // The case's 研判 (respond's audited `set_priorities`) is its events'
+                    // category judgement on every screen and report.
+                    let j = Judgement {
+                        priorities: ev.case.priorities.clone(),
+                        by: ev.actor.name.clone(),
+                        at: ev.at,
+                        note: ev.detail.clone(),
+                    };
+                    for event_id in &ev.case.event_ids {
+                        self.put_judgement(event_id, &j)?;
+                    }
+                }
                 let stored = StoredCase {
                     case: ev.case,
                     seq: ev.seq,

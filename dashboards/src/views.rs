@@ -174,6 +174,8 @@ pub fn deadline_label(k: DeadlineKind) -> &'static str {
         DeadlineKind::PressConference => "举行新闻发布会",
         DeadlineKind::Response => "予以回应",
         DeadlineKind::ContinuedRelease => "持续发布",
+        DeadlineKind::CyberspaceReply => "回复网信通报",
+        DeadlineKind::Unknown => "其他时限",
     }
 }
 

@@ -4,11 +4,11 @@ mod support;
 
 use chrono::Utc;
 use common::wire::CaseState;
-use support::{Harness, case, config, doc, event};
+use support::{Harness, case, doc, event, public_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_show_what_the_topics_carry_once_each() {
-    let h = Harness::start(config()).await;
+    let h = Harness::start(public_config()).await;
     let http = reqwest::Client::new();
     let t0 = Utc::now() - chrono::Duration::hours(1);
 
@@ -110,7 +110,7 @@ async fn endpoints_show_what_the_topics_carry_once_each() {
     assert_eq!(cell("花溪区")["items_24h"], 1);
     assert_eq!(cell("修文县")["items_24h"], 0);
 
-    let res = http.get(h.url("/api/stats")).send().await.expect("get");
+    let res = h.get(&http, "/api/stats").await;
     let csp = res
         .headers()
         .get("content-security-policy")
@@ -126,7 +126,7 @@ async fn endpoints_show_what_the_topics_carry_once_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_what_was_shown_and_adds_no_duplicates() {
-    let h = Harness::start(config()).await;
+    let h = Harness::start(public_config()).await;
     let http = reqwest::Client::new();
     let t0 = Utc::now();
     for i in 0..20 {
@@ -140,7 +140,7 @@ async fn a_restart_keeps_what_was_shown_and_adds_no_duplicates() {
     .await;
     let data = h.stop().await;
 
-    let h = Harness::start_in(config(), data).await;
+    let h = Harness::start_in(public_config(), data).await;
     // Redeliveries after the restart (the same docs again) change nothing.
     for i in 0..20 {
         h.item(doc(&format!("d{i}"), "ev-1", "标题", "云岩区", t0))
@@ -156,19 +156,12 @@ async fn a_restart_keeps_what_was_shown_and_adds_no_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_prometheus_text() {
-    let h = Harness::start(config()).await;
+    let h = Harness::start(public_config()).await;
     let http = reqwest::Client::new();
     h.item(doc("d1", "ev-1", "标题", "云岩区", Utc::now()))
         .await;
     h.wait_json(&http, "/api/stats", |v| v["items"] == 1).await;
-    let text = http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let text = h.get_text(&http, "/metrics").await;
     assert!(
         text.contains("# TYPE yuqing_dashboards_items gauge"),
         "{text}"
@@ -217,7 +210,7 @@ async fn read_sse(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_stream_filters_and_bounds_what_a_viewer_gets() {
-    let h = Harness::start(config()).await;
+    let h = Harness::start(public_config()).await;
     let http = reqwest::Client::new();
     let res = http
         .get(h.url("/api/stream?district=花溪区"))
@@ -297,7 +290,7 @@ async fn the_daily_report_is_archived_and_announced() {
     let hook_url = format!("http://{}/hook", hook_listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(hook_listener, hook).await });
 
-    let mut cfg = config();
+    let mut cfg = public_config();
     // "00:00" has always passed today, so yesterday's report is made up at start.
     cfg.reports.daily_at = "00:00".into();
     cfg.reports.webhooks = vec![hook_url];
@@ -321,32 +314,16 @@ async fn the_daily_report_is_archived_and_announced() {
             .iter()
             .any(|e| e["url"] == docx_url)
     );
-    let bytes = leader
-        .get(h.url(docx_url))
-        .send()
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = h.get_bytes(&leader, docx_url).await;
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("docx zip");
     assert!(zip.by_name("word/document.xml").is_ok());
     // Names outside the archive's pattern are never served.
-    let res = leader
-        .get(h.url("/reports/archive/..%2F..%2Fread-model"))
-        .send()
-        .await
-        .expect("get");
+    let res = h
+        .get(&leader, "/reports/archive/..%2F..%2Fread-model")
+        .await;
     assert_eq!(res.status(), 404);
     let anon = reqwest::Client::new();
-    assert_eq!(
-        anon.get(h.url(docx_url))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        401
-    );
+    assert_eq!(h.get(&anon, docx_url).await.status(), 401);
     h.stop().await;
 }
 
@@ -385,12 +362,12 @@ async fn ops_shows_source_health_and_bus_lag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_a_user_while_the_server_holds_the_store_is_a_clear_error() {
-    let h = Harness::start(config()).await;
+    let h = Harness::start(public_config()).await;
     // Once it answers, the server has opened its store.
     h.wait_json(&reqwest::Client::new(), "/healthz", |v| v["status"] == "ok")
         .await;
     let err = dashboards::tools::create_user(
-        &config(),
+        &public_config(),
         h.data.path(),
         "a",
         "admin",
@@ -409,7 +386,7 @@ async fn adding_a_user_while_the_server_holds_the_store_is_a_clear_error() {
 #[test]
 fn create_user_checks_its_input() {
     let dir = tempfile::tempdir().expect("dir");
-    let cfg = config();
+    let cfg = public_config();
     dashboards::tools::create_user(&cfg, dir.path(), "admin1", "admin", None, "long password 1")
         .expect("first user");
     let err =
@@ -430,7 +407,7 @@ async fn every_period_exports_the_numbers_of_its_json_report() {
     use calamine::Reader;
     use std::io::Read;
     let h = Harness::start_with_users_at(
-        config(),
+        public_config(),
         &[("leader1", "leader", None)],
         support::noon_clock(),
     )
@@ -457,16 +434,11 @@ async fn every_period_exports_the_numbers_of_its_json_report() {
         let json = h.get_json(&leader, &format!("/api/reports/{period}")).await;
         let items = json["totals"]["items"].as_u64().expect("items");
         assert_eq!(items, 7, "{period}");
-        let xlsx = leader
-            .get(h.url(&format!("/reports/{period}/report.xlsx")))
-            .send()
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("bytes");
+        let xlsx = h
+            .get_bytes(&leader, &format!("/reports/{period}/report.xlsx"))
+            .await;
         let mut wb: calamine::Xlsx<_> =
-            calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).expect("xlsx");
+            calamine::Xlsx::new(std::io::Cursor::new(xlsx)).expect("xlsx");
         let sheet = wb.worksheet_range("总体情况").expect("sheet");
         let row = sheet
             .rows()
@@ -483,15 +455,10 @@ async fn every_period_exports_the_numbers_of_its_json_report() {
             sum as u64, items,
             "{period}: the trend adds up to the total"
         );
-        let docx = leader
-            .get(h.url(&format!("/reports/{period}/report.docx")))
-            .send()
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("bytes");
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(docx.to_vec())).expect("zip");
+        let docx = h
+            .get_bytes(&leader, &format!("/reports/{period}/report.docx"))
+            .await;
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(docx)).expect("zip");
         let mut xml = String::new();
         zip.by_name("word/document.xml")
             .expect("part")
@@ -511,34 +478,18 @@ async fn every_period_exports_the_numbers_of_its_json_report() {
             text.contains(json["title"].as_str().expect("title")),
             "{period} title"
         );
-        let print = leader
-            .get(h.url(&format!("/reports/{period}/print")))
-            .send()
-            .await
-            .expect("get")
-            .text()
-            .await
-            .expect("text");
+        let print = h
+            .get_text(&leader, &format!("/reports/{period}/print"))
+            .await;
         assert!(
             print.contains(&format!("本期共监测舆情信息{items}条")),
             "{period} print"
         );
     }
+    assert_eq!(h.get(&leader, "/api/reports/hourly").await.status(), 404);
     assert_eq!(
-        leader
-            .get(h.url("/api/reports/hourly"))
-            .send()
+        h.get(&leader, "/api/reports/daily?date=2026-13-01")
             .await
-            .expect("get")
-            .status(),
-        404
-    );
-    assert_eq!(
-        leader
-            .get(h.url("/api/reports/daily?date=2026-13-01"))
-            .send()
-            .await
-            .expect("get")
             .status(),
         400
     );

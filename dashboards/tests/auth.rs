@@ -4,7 +4,7 @@
 mod support;
 
 use chrono::Utc;
-use common::wire::{CaseCommand, CaseState};
+use common::wire::{CaseCommand, CaseState, Priority};
 use reqwest::StatusCode;
 use support::*;
 
@@ -68,13 +68,7 @@ async fn role_route_matrix_is_enforced_on_the_server() {
     let mut failures = Vec::new();
     for (route, want) in get_matrix {
         for (i, (who, c, _)) in sessions.iter().enumerate() {
-            let got = c
-                .get(h.url(route))
-                .send()
-                .await
-                .expect("get")
-                .status()
-                .as_u16();
+            let got = h.get(c, route).await.status().as_u16();
             if got != want[i] {
                 failures.push(format!("GET {route} as {who}: got {got}, want {}", want[i]));
             }
@@ -82,25 +76,14 @@ async fn role_route_matrix_is_enforced_on_the_server() {
     }
 
     // Unit names come from the case events (the respond stage's registry).
-    let me: serde_json::Value = sessions[2]
-        .1
-        .get(h.url("/api/me"))
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("json");
+    let me = h.me(&sessions[2].1).await;
     assert_eq!(me["unit_name"], "nanming名称");
 
     // A unit sees its own cases only, in the list as well.
     for (who, own, other) in [(2usize, "c-a", "c-b"), (3, "c-b", "c-a")] {
-        let list: serde_json::Value = sessions[who]
-            .1
-            .get(h.url("/api/cases"))
-            .send()
+        let list: serde_json::Value = h
+            .get(&sessions[who].1, "/api/cases")
             .await
-            .expect("get")
             .json()
             .await
             .expect("json");
@@ -178,7 +161,8 @@ async fn role_route_matrix_is_enforced_on_the_server() {
             .expect("post")
             .status()
             .as_u16();
-        let want = [401, 200, 403, 403, 403, 200][i];
+        // ev-1 has cases: the 研判 goes to respond as a command (202).
+        let want = [401, 202, 403, 403, 403, 202][i];
         if got != want {
             failures.push(format!(
                 "POST /api/events/ev-1/judge as {who}: got {got}, want {want}"
@@ -211,9 +195,11 @@ async fn role_route_matrix_is_enforced_on_the_server() {
         failures.join("\n")
     );
 
-    // What was accepted reached the bus with the logged-in actor, keyed by case.
-    let commands = h.commands("test-reader", 8).await;
-    assert_eq!(commands.len(), 8);
+    // What was accepted reached the bus with the logged-in actor, keyed by case: the 10 case
+    // writes and opens, then for desk1 and admin1 each a mark_notified and a set_priorities for
+    // each of ev-1's two open cases.
+    let commands = h.commands("test-reader", 18).await;
+    assert_eq!(commands.len(), 18);
     let unit_ack = commands
         .iter()
         .find(|c| c.payload.actor.name == "unit_a")
@@ -223,7 +209,27 @@ async fn role_route_matrix_is_enforced_on_the_server() {
         &unit_ack.payload.command,
         CaseCommand::Acknowledge { case_id } if case_id == "c-a"
     ));
-    let raws = h.raw_documents("test-reader", 6).await;
+    for case in ["c-a", "c-b"] {
+        let marked = commands
+            .iter()
+            .filter(|c| {
+                matches!(&c.payload.command,
+                    CaseCommand::MarkNotified { case_id, notified_at: Some(_), .. } if case_id == case)
+            })
+            .map(|c| c.payload.actor.name.as_str())
+            .collect::<Vec<_>>();
+        assert_eq!(marked, ["desk1", "admin1"], "mark_notified of {case}");
+        let judged = commands
+            .iter()
+            .filter(|c| {
+                matches!(&c.payload.command,
+                    CaseCommand::SetPriorities { case_id, priorities, reason }
+                    if case_id == case && priorities == &[Priority::Emergency] && reason == "研判确认")
+            })
+            .count();
+        assert_eq!(judged, 2, "set_priorities of {case}");
+    }
+    let raws = h.raw_documents("test-reader", 4).await;
     let unit_report = raws
         .iter()
         .find(|r| r.payload.author.as_deref() == Some("unit_b"))
@@ -234,12 +240,29 @@ async fn role_route_matrix_is_enforced_on_the_server() {
         Some("huaxi")
     );
     assert!(unit_report.payload.flags.manual);
-    let notified = raws
-        .iter()
-        .find(|r| r.payload.flags.notified_by_cyberspace_office)
-        .expect("notified copy");
-    assert_eq!(notified.payload.near_duplicate_of.as_deref(), Some("d1"));
+    assert!(
+        raws.iter()
+            .all(|r| !r.payload.flags.notified_by_cyberspace_office),
+        "marking an item notified re-sends no document"
+    );
     assert!(accepted >= 14);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_reads_are_off_by_default() {
+    let h = Harness::start(default_config()).await;
+    let anon = client();
+    for path in ["/api/events", "/api/cases", "/api/items", "/api/stats"] {
+        let got = h.get(&anon, path).await.status();
+        assert_eq!(got, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let page = h.get(&anon, "/").await;
+    assert_eq!(
+        page.status(),
+        StatusCode::SEE_OTHER,
+        "the desk page sends to login"
+    );
     h.stop().await;
 }
 
@@ -271,39 +294,21 @@ async fn csrf_is_required_on_every_write() {
 
     // Server-rendered forms: logout and admin without the hidden field are refused.
     let (admin, admin_csrf) = session(&h, "admin1").await;
-    let res = admin
-        .post(h.url("/admin/users"))
-        .form(&[
+    let create_user = |csrf: Option<&str>| {
+        let mut form = vec![
             ("op", "create"),
             ("name", "x1"),
             ("role", "desk"),
             ("password", "long enough pw"),
-        ])
-        .send()
-        .await
-        .expect("post");
+        ];
+        form.extend(csrf.map(|t| ("csrf", t)));
+        admin.post(h.url("/admin/users")).form(&form).send()
+    };
+    let res = create_user(None).await.expect("post");
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = admin
-        .post(h.url("/admin/users"))
-        .form(&[
-            ("csrf", admin_csrf.as_str()),
-            ("op", "create"),
-            ("name", "x1"),
-            ("role", "desk"),
-            ("password", "long enough pw"),
-        ])
-        .send()
-        .await
-        .expect("post");
+    let res = create_user(Some(admin_csrf.as_str())).await.expect("post");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let page = admin
-        .get(h.url("/admin"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let page = h.get_text(&admin, "/admin").await;
     assert!(page.contains("x1"), "new user listed");
     let res = desk
         .post(h.url("/logout"))
@@ -343,28 +348,20 @@ async fn login_mints_a_new_session_and_kills_the_presented_one() {
 
     // An attacker-chosen cookie is never adopted.
     let c = client();
-    let page = c
-        .get(h.url("/login"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
-    let csrf = form_csrf(&page);
-    let login_csrf = format!("yq_login_csrf={csrf}");
-    let res = c
-        .post(h.url("/login"))
-        .header(
-            "cookie",
-            format!("{login_csrf}; yq_session=attacker-fixed-value"),
-        )
-        .form(&[
-            ("username", "desk1"),
-            ("password", PASSWORD),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
+    let csrf = login_csrf(&h, &c).await;
+    let csrf_cookie = format!("yq_login_csrf={csrf}");
+    // The login form posted with the given session cookie (and the CSRF cookie's twin).
+    let login_holding = |name: &'static str, session: String| {
+        c.post(h.url("/login"))
+            .header("cookie", format!("{csrf_cookie}; {session}"))
+            .form(&[
+                ("username", name),
+                ("password", PASSWORD),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+    };
+    let res = login_holding("desk1", "yq_session=attacker-fixed-value".into())
         .await
         .expect("post");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -384,17 +381,7 @@ async fn login_mints_a_new_session_and_kills_the_presented_one() {
     );
 
     // Logging in again while holding a valid session replaces it; the old token stops working.
-    let res = c
-        .post(h.url("/login"))
-        .header("cookie", format!("{login_csrf}; {first}"))
-        .form(&[
-            ("username", "leader1"),
-            ("password", PASSWORD),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .expect("post");
+    let res = login_holding("leader1", first.clone()).await.expect("post");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let second = session_cookie(&res).expect("new session cookie");
     assert_ne!(first, second);
@@ -482,7 +469,7 @@ async fn a_unit_hears_only_about_its_own_cases_on_the_live_stream() {
     assert!(!body.contains("c-b"), "another unit's case leaked: {body}");
     // Anonymous callers get nothing when the read API is private.
     let anon = client();
-    let res = anon.get(h.url("/api/stream")).send().await.expect("get");
+    let res = h.get(&anon, "/api/stream").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     h.stop().await;
 }
@@ -516,14 +503,7 @@ async fn changing_ones_password_needs_the_old_one_and_ends_every_session() {
     assert_eq!(res.headers()["location"], "/login");
     // Both sessions are gone; the new password works, the old one does not.
     for client in [&c, &other] {
-        let me: serde_json::Value = client
-            .get(h.url("/api/me"))
-            .send()
-            .await
-            .expect("me")
-            .json()
-            .await
-            .expect("json");
+        let me = h.me(client).await;
         assert_eq!(me["user"], serde_json::Value::Null);
     }
     assert_eq!(

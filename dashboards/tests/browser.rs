@@ -790,7 +790,7 @@ async fn leader_opens_a_report_and_downloads_docx_and_xlsx_with_the_same_numbers
 async fn an_anonymous_viewer_of_the_public_demo_gets_a_read_only_desk() {
     let d = driver().await;
     // The default config: the read API and the desk page are public (loopback demo).
-    let h = Harness::start_with_users(config(), USERS).await;
+    let h = Harness::start_with_users(public_config(), USERS).await;
     h.item(doc("p1", "ev-1", "南明区停水", "南明区", Utc::now()))
         .await;
     let c = browser(&d).await;

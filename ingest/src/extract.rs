@@ -66,15 +66,8 @@ pub fn extract_article(
     // The HTML parser's scope checks walk the stack of open elements, so pathological nesting
     // costs quadratic time: such a page is flattened to its text blocks first.
     let stripped = strip_inert(html);
-    let html: &str = &stripped;
-    let flattened;
-    let html = if nesting_depth(html) > MAX_NESTING {
-        flattened = flatten(html);
-        &flattened
-    } else {
-        html
-    };
-    let doc = Html::parse_document(html);
+    let html = tame_nesting(&stripped);
+    let doc = Html::parse_document(&html);
     let page = Lines::build(doc.tree.root());
     let title = rules
         .and_then(|r| r.title.as_deref())
@@ -276,6 +269,16 @@ fn nesting_depth(html: &str) -> usize {
     max
 }
 
+/// `html` as it is, or flattened to its text blocks when nested deeper than [`MAX_NESTING`]
+/// (the parser would take quadratic time over it).
+fn tame_nesting(html: &str) -> std::borrow::Cow<'_, str> {
+    if nesting_depth(html) > MAX_NESTING {
+        std::borrow::Cow::Owned(flatten(html))
+    } else {
+        std::borrow::Cow::Borrowed(html)
+    }
+}
+
 /// Keep only the text, with block boundaries as paragraphs, in a flat document.
 fn flatten(html: &str) -> String {
     let title = html
@@ -317,14 +320,8 @@ pub fn html_to_text(fragment: &str) -> String {
     if !fragment.contains('<') && !fragment.contains('&') {
         return normalize_space_lines(fragment);
     }
-    let flattened;
-    let fragment = if nesting_depth(fragment) > MAX_NESTING {
-        flattened = flatten(fragment);
-        &flattened
-    } else {
-        fragment
-    };
-    let doc = Html::parse_fragment(fragment);
+    let fragment = tame_nesting(fragment);
+    let doc = Html::parse_fragment(&fragment);
     let lines = Lines::build(doc.tree.root());
     lines
         .lines
@@ -944,35 +941,33 @@ impl Lines {
                         || DATE_LIKE.is_match(&l.text)
                         || l.text.chars().all(|c| !c.is_alphanumeric()))
         };
+        // Walk away from the core line by line: the farthest strong line reached before a stop
+        // or before the weak lines crossed since the last strong one cost too much.
+        let reach = |lines: &mut dyn Iterator<Item = usize>| {
+            let mut pending = 0usize;
+            let mut farthest = None;
+            for i in lines {
+                if stop(&self.lines[i]) {
+                    break;
+                }
+                pending += cost(&self.lines[i]);
+                if pending > EXTEND_BUDGET {
+                    break;
+                }
+                if strong(&self.lines[i]) {
+                    farthest = Some(i);
+                    pending = 0;
+                }
+            }
+            farthest
+        };
         let mut out = inner;
-        let mut pending = 0usize;
-        for i in inner.line_end..outer.line_end {
-            if stop(&self.lines[i]) {
-                break;
-            }
-            pending += cost(&self.lines[i]);
-            if pending > EXTEND_BUDGET {
-                break;
-            }
-            if strong(&self.lines[i]) {
-                out.line_end = i + 1;
-                pending = 0;
-            }
+        if let Some(i) = reach(&mut (inner.line_end..outer.line_end)) {
+            out.line_end = i + 1;
         }
         let floor = title_line.map_or(outer.line_start, |t| (t + 1).max(outer.line_start));
-        pending = 0;
-        for i in (floor..inner.line_start).rev() {
-            if stop(&self.lines[i]) {
-                break;
-            }
-            pending += cost(&self.lines[i]);
-            if pending > EXTEND_BUDGET {
-                break;
-            }
-            if strong(&self.lines[i]) {
-                out.line_start = i;
-                pending = 0;
-            }
+        if let Some(i) = reach(&mut (floor..inner.line_start).rev()) {
+            out.line_start = i;
         }
         out
     }

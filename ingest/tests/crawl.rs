@@ -90,6 +90,11 @@ fn html(body: impl Into<Body>) -> Response {
         .into_response()
 }
 
+/// An RSS feed of `(title, link, description)` items.
+fn feed(items: &[(&str, &str, &str)]) -> Response {
+    ([(header::CONTENT_TYPE, "application/rss+xml")], rss(items)).into_response()
+}
+
 fn not_found() -> Response {
     StatusCode::NOT_FOUND.into_response()
 }
@@ -126,6 +131,11 @@ fn local_source(id: &str, kind: SourceType, url: String) -> SourceConfig {
     s
 }
 
+/// The RSS source `id` at `/feed.xml` of a test server.
+fn feed_source(id: &str, addr: SocketAddr) -> SourceConfig {
+    local_source(id, SourceType::Rss, format!("http://{addr}/feed.xml"))
+}
+
 struct Running {
     shutdown: common::Shutdown,
     task: tokio::task::JoinHandle<Result<(), ingest::Error>>,
@@ -144,6 +154,40 @@ impl Running {
             .expect("ingest stops promptly on shutdown")
             .unwrap()
             .unwrap();
+    }
+}
+
+/// Ingest running on a fresh data directory, with a subscriber to what it publishes.
+struct Crawl {
+    _dir: tempfile::TempDir,
+    bus: SharedBus,
+    run: Running,
+    sub: Box<dyn common::Subscription>,
+}
+
+impl Crawl {
+    async fn start(cfg: Config) -> Crawl {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = open_bus(dir.path());
+        let run = Running::start(cfg, ctx(&bus, dir.path()));
+        let sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
+        Crawl {
+            _dir: dir,
+            bus,
+            run,
+            sub,
+        }
+    }
+
+    async fn next(&mut self) -> Option<Envelope<RawDocument>> {
+        next_doc(&mut self.sub).await
+    }
+
+    /// Whether nothing more is published within `ms` milliseconds.
+    async fn quiet_for(&mut self, ms: u64) -> bool {
+        tokio::time::timeout(Duration::from_millis(ms), self.sub.recv())
+            .await
+            .is_err()
     }
 }
 
@@ -233,7 +277,7 @@ async fn feed_items_are_completed_from_article_pages_and_never_reemitted_after_r
                 if with_extra {
                     items.push(("花溪区道路施工", "/news/3.html", "摘要三"));
                 }
-                ([(header::CONTENT_TYPE, "application/rss+xml")], rss(&items)).into_response()
+                feed(&items)
             }
             "/news/1.html" => html(article_page("南明区暴雨积水", "2026-11-20 08:30", &para("南明区暴雨积水排查", 6))),
             "/news/2.html?utm_source=rss" => {
@@ -251,7 +295,7 @@ async fn feed_items_are_completed_from_article_pages_and_never_reemitted_after_r
     }))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let src = local_source("feed", SourceType::Rss, format!("http://{addr}/feed.xml"));
+    let src = feed_source("feed", addr);
     let bus = open_bus(dir.path());
     let run = Running::start(test_config(vec![src.clone()]), ctx(&bus, dir.path()));
     let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
@@ -329,36 +373,21 @@ async fn conditional_get_gets_304_and_publishes_nothing_new() {
             return StatusCode::NOT_MODIFIED.into_response();
         }
         let long = "贵阳市政务服务中心延长周末办事时间，市民可在周六上午办理社保、医保、公积金等高频事项。".repeat(6);
-        (
-            [(header::CONTENT_TYPE, "application/rss+xml"), (header::ETAG, "\"v1\"")],
-            rss(&[("政务服务中心周末办事", "/n/1", &long)]),
-        )
-            .into_response()
+        let mut r = feed(&[("政务服务中心周末办事", "/n/1", &long)]);
+        r.headers_mut()
+            .insert(header::ETAG, header::HeaderValue::from_static("\"v1\""));
+        r
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
-    let run = Running::start(
-        test_config(vec![local_source(
-            "c",
-            SourceType::Rss,
-            format!("http://{addr}/feed.xml"),
-        )]),
-        ctx(&bus, dir.path()),
-    );
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
-    let doc = next_doc(&mut sub).await.unwrap();
+    let mut crawl = Crawl::start(test_config(vec![feed_source("c", addr)])).await;
+    let doc = crawl.next().await.unwrap();
     assert!(doc.payload.body.contains("高频事项"));
     wait_until("two conditional requests", || {
         hits.conditional("/feed.xml") >= 2
     })
     .await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), sub.recv())
-            .await
-            .is_err()
-    );
-    run.stop().await;
+    assert!(crawl.quiet_for(500).await);
+    crawl.run.stop().await;
     assert_eq!(hits.count("/n/1"), 0, "a full item is not followed");
 }
 
@@ -372,47 +401,32 @@ async fn retry_after_on_429_is_honoured() {
             let long =
                 "观山湖区新建三所公办幼儿园，明年秋季学期起可提供学位一千余个，缓解入园难问题。"
                     .repeat(6);
-            (
-                [(header::CONTENT_TYPE, "application/rss+xml")],
-                rss(&[("新建幼儿园", "/n/1", &long)]),
-            )
-                .into_response()
+            feed(&[("新建幼儿园", "/n/1", &long)])
         }
         _ => not_found(),
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
-    let mut cfg = test_config(vec![local_source(
-        "r",
-        SourceType::Rss,
-        format!("http://{addr}/feed.xml"),
-    )]);
+    let mut cfg = test_config(vec![feed_source("r", addr)]);
     // Our own backoff would wait ten minutes: only honouring Retry-After (1 s) lets the retry
     // happen within the test's patience.
     cfg.backoff_base_ms = 600_000;
     cfg.backoff_max_secs = 600;
     cfg.max_retries = 2;
-    let run = Running::start(cfg, ctx(&bus, dir.path()));
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
-    let doc = next_doc(&mut sub).await.expect("published after the 429");
+    let mut crawl = Crawl::start(cfg).await;
+    let doc = crawl.next().await.expect("published after the 429");
     assert!(doc.payload.body.contains("幼儿园"));
     assert_eq!(hits.count("/feed.xml"), 2);
-    run.stop().await;
+    crawl.run.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robots_txt_is_obeyed() {
     let (addr, hits) = serve(Arc::new(|path, _, _| match path {
         "/robots.txt" => "User-agent: *\nDisallow: /private/\n".into_response(),
-        "/feed.xml" => (
-            [(header::CONTENT_TYPE, "application/rss+xml")],
-            rss(&[
-                ("公开稿件", "/public/a.html", "公开摘要"),
-                ("内部稿件", "/private/b.html", "内部摘要"),
-            ]),
-        )
-            .into_response(),
+        "/feed.xml" => feed(&[
+            ("公开稿件", "/public/a.html", "公开摘要"),
+            ("内部稿件", "/private/b.html", "内部摘要"),
+        ]),
         "/public/a.html" => html(article_page(
             "公开稿件",
             "2026-11-20 08:30",
@@ -426,22 +440,9 @@ async fn robots_txt_is_obeyed() {
         _ => not_found(),
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
-    let run = Running::start(
-        test_config(vec![local_source(
-            "robots",
-            SourceType::Rss,
-            format!("http://{addr}/feed.xml"),
-        )]),
-        ctx(&bus, dir.path()),
-    );
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
-    let docs = [
-        next_doc(&mut sub).await.unwrap(),
-        next_doc(&mut sub).await.unwrap(),
-    ];
-    run.stop().await;
+    let mut crawl = Crawl::start(test_config(vec![feed_source("robots", addr)])).await;
+    let docs = [crawl.next().await.unwrap(), crawl.next().await.unwrap()];
+    crawl.run.stop().await;
     assert_eq!(hits.count("/private/b.html"), 0, "disallowed page fetched");
     assert_eq!(hits.count("/public/a.html"), 1);
     // The disallowed item still travels with the feed's own text.
@@ -495,17 +496,11 @@ async fn slow_huge_looping_and_binary_sources_fail_cleanly_and_do_not_stall_othe
         "/good.xml" => {
             let long = "乌当区开展冬季供暖安全检查，重点排查老旧管网和锅炉房，发现隐患立即整改。"
                 .repeat(6);
-            (
-                [(header::CONTENT_TYPE, "application/rss+xml")],
-                rss(&[("冬季供暖安全检查", "/n/ok", &long)]),
-            )
-                .into_response()
+            feed(&[("冬季供暖安全检查", "/n/ok", &long)])
         }
         _ => not_found(),
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
     let u = |p: &str| format!("http://{addr}{p}");
     let mut cfg = test_config(vec![
         local_source("slow", SourceType::Rss, u("/slow")),
@@ -518,9 +513,8 @@ async fn slow_huge_looping_and_binary_sources_fail_cleanly_and_do_not_stall_othe
     cfg.request_timeout_secs = 2;
     cfg.max_body_bytes = 1024 * 1024;
     cfg.max_retries = 0;
-    let run = Running::start(cfg, ctx(&bus, dir.path()));
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
-    let doc = next_doc(&mut sub).await.unwrap();
+    let mut crawl = Crawl::start(cfg).await;
+    let doc = crawl.next().await.unwrap();
     assert_eq!(doc.payload.source_id, "good");
     let checks: [(&str, &str); 5] = [
         ("slow", "timed out"),
@@ -530,19 +524,17 @@ async fn slow_huge_looping_and_binary_sources_fail_cleanly_and_do_not_stall_othe
         ("garbage", "cannot parse feed"),
     ];
     for (source, needle) in checks {
-        let h = wait_health(&bus, source, |h| h.consecutive_failures >= 1).await;
+        let h = wait_health(&crawl.bus, source, |h| h.consecutive_failures >= 1).await;
         let err = h.last_error.unwrap_or_default();
         assert!(err.contains(needle), "{source}: {err}");
         assert!(h.last_success_at.is_none());
     }
-    run.stop().await;
+    crawl.run.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_targets_are_refused_without_allow_private() {
     let (addr, hits) = serve(Arc::new(|_, _, _| html("<p>secret</p>"))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
     let mut literal = SourceConfig::new(
         "literal",
         SourceType::Rss,
@@ -555,9 +547,9 @@ async fn private_targets_are_refused_without_allow_private() {
         &format!("http://localhost:{}/", addr.port()),
     );
     named.interval_secs = 1;
-    let run = Running::start(test_config(vec![literal, named]), ctx(&bus, dir.path()));
+    let crawl = Crawl::start(test_config(vec![literal, named])).await;
     for source in ["literal", "named"] {
-        let h = wait_health(&bus, source, |h| h.last_error.is_some()).await;
+        let h = wait_health(&crawl.bus, source, |h| h.last_error.is_some()).await;
         let err = h.last_error.unwrap();
         assert!(
             err.contains("refused") && err.contains("private"),
@@ -565,7 +557,7 @@ async fn private_targets_are_refused_without_allow_private() {
         );
         assert!(h.last_success_at.is_none());
     }
-    run.stop().await;
+    crawl.run.stop().await;
     assert_eq!(
         hits.0.lock().unwrap().len(),
         0,
@@ -586,34 +578,22 @@ async fn near_duplicates_are_linked_and_exact_duplicates_dropped() {
             ("转：中华北路交通管制", "/n/2", repost.as_str()),
             ("中华北路交通管制", "/n/3", base),
         ];
-        ([(header::CONTENT_TYPE, "application/rss+xml")], rss(&items)).into_response()
+        feed(&items)
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
-    let mut cfg = test_config(vec![local_source(
-        "d",
-        SourceType::Rss,
-        format!("http://{addr}/feed.xml"),
-    )]);
+    let mut cfg = test_config(vec![feed_source("d", addr)]);
     cfg.follow_links = false;
-    let run = Running::start(cfg, ctx(&bus, dir.path()));
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
-    let first = next_doc(&mut sub).await.unwrap();
-    let second = next_doc(&mut sub).await.unwrap();
+    let mut crawl = Crawl::start(cfg).await;
+    let first = crawl.next().await.unwrap();
+    let second = crawl.next().await.unwrap();
     assert_eq!(first.payload.near_duplicate_of, None);
     assert_eq!(
         second.payload.near_duplicate_of.as_deref(),
         Some(first.payload.doc_id.as_str())
     );
-    wait_health(&bus, "d", |h| h.last_success_at.is_some()).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(1500), sub.recv())
-            .await
-            .is_err(),
-        "exact duplicate published"
-    );
-    run.stop().await;
+    wait_health(&crawl.bus, "d", |h| h.last_success_at.is_some()).await;
+    assert!(crawl.quiet_for(1500).await, "exact duplicate published");
+    crawl.run.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -643,8 +623,6 @@ async fn html_list_pages_with_rules_weibo_and_json_sources() {
         _ => not_found(),
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
     let u = |p: &str| format!("http://{addr}{p}");
     let mut list = local_source("list", SourceType::Html, u("/list"));
     list.rules = Some(SiteRules {
@@ -673,17 +651,16 @@ async fn html_list_pages_with_rules_weibo_and_json_sources() {
     });
     let mut cfg = test_config(vec![list, weibo, api]);
     cfg.follow_links = false;
-    let run = Running::start(cfg, ctx(&bus, dir.path()));
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
+    let mut crawl = Crawl::start(cfg).await;
     let mut by_source: HashMap<String, Vec<RawDocument>> = HashMap::new();
     for _ in 0..5 {
-        let d = next_doc(&mut sub).await.expect("five documents");
+        let d = crawl.next().await.expect("five documents");
         by_source
             .entry(d.payload.source_id.clone())
             .or_default()
             .push(d.payload);
     }
-    run.stop().await;
+    crawl.run.stop().await;
     let list = &by_source["list"];
     assert_eq!(list.len(), 3, "two list pages followed");
     let a1 = list.iter().find(|d| d.title == "稿件/art/1").unwrap();
@@ -730,7 +707,7 @@ async fn per_host_concurrency_is_bounded_across_sources() {
                     .iter()
                     .map(|(t, l)| (t.as_str(), l.as_str(), "短摘要"))
                     .collect();
-                ([(header::CONTENT_TYPE, "application/rss+xml")], rss(&items)).into_response()
+                feed(&items)
             } else if path == "/robots.txt" {
                 not_found()
             } else {
@@ -742,8 +719,6 @@ async fn per_host_concurrency_is_bounded_across_sources() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
     let mut cfg = test_config(
         (0..3)
             .map(|i| {
@@ -756,12 +731,11 @@ async fn per_host_concurrency_is_bounded_across_sources() {
             .collect(),
     );
     cfg.per_host_concurrency = 1;
-    let run = Running::start(cfg, ctx(&bus, dir.path()));
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
+    let mut crawl = Crawl::start(cfg).await;
     for _ in 0..9 {
-        next_doc(&mut sub).await.expect("nine articles");
+        crawl.next().await.expect("nine articles");
     }
-    run.stop().await;
+    crawl.run.stop().await;
     assert!(served.load(Ordering::SeqCst) >= 12);
     assert_eq!(
         max_seen.load(Ordering::SeqCst),
@@ -781,18 +755,9 @@ async fn a_long_retry_after_defers_the_host_across_rounds() {
         _ => not_found(),
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
-    let run = Running::start(
-        test_config(vec![local_source(
-            "busy",
-            SourceType::Rss,
-            format!("http://{addr}/feed.xml"),
-        )]),
-        ctx(&bus, dir.path()),
-    );
-    let h = wait_health(&bus, "busy", |h| h.consecutive_failures >= 3).await;
-    run.stop().await;
+    let crawl = Crawl::start(test_config(vec![feed_source("busy", addr)])).await;
+    let h = wait_health(&crawl.bus, "busy", |h| h.consecutive_failures >= 3).await;
+    crawl.run.stop().await;
     assert!(h.last_error.unwrap().contains("deferred"));
     assert_eq!(
         hits.count("/feed.xml"),
@@ -821,35 +786,21 @@ async fn an_exempted_source_cannot_reach_other_private_hosts() {
 
     let secret = format!("http://{inner_addr}/latest/meta-data");
     let (addr, hits) = serve(Arc::new(move |path, _, _| match path {
-        "/feed.xml" => (
-            [(header::CONTENT_TYPE, "application/rss+xml")],
-            rss(&[
-                ("经跳转的链接", "/go", "跳转摘要"),
-                ("指向内网的链接", secret.as_str(), "内网摘要"),
-            ]),
-        )
-            .into_response(),
+        "/feed.xml" => feed(&[
+            ("经跳转的链接", "/go", "跳转摘要"),
+            ("指向内网的链接", secret.as_str(), "内网摘要"),
+        ]),
         "/go" => (StatusCode::FOUND, [(header::LOCATION, secret.clone())]).into_response(),
         _ => not_found(),
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let bus = open_bus(dir.path());
-    let run = Running::start(
-        test_config(vec![local_source(
-            "intranet",
-            SourceType::Rss,
-            format!("http://{addr}/feed.xml"),
-        )]),
-        ctx(&bus, dir.path()),
-    );
-    let mut sub = bus.subscribe(topics::RAW_DOCUMENTS, "t").await.unwrap();
+    let mut crawl = Crawl::start(test_config(vec![feed_source("intranet", addr)])).await;
     let mut bodies = vec![
-        next_doc(&mut sub).await.unwrap().payload.body,
-        next_doc(&mut sub).await.unwrap().payload.body,
+        crawl.next().await.unwrap().payload.body,
+        crawl.next().await.unwrap().payload.body,
     ];
     bodies.sort();
-    run.stop().await;
+    crawl.run.stop().await;
     assert_eq!(bodies, ["内网摘要", "跳转摘要"]);
     assert_eq!(
         hits.count("/go"),

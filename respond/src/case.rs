@@ -173,6 +173,7 @@ pub fn state_label_zh(s: CaseState) -> &'static str {
         CaseState::Disputed => "有异议",
         CaseState::Reassigned => "已改派",
         CaseState::Reopened => "已重启",
+        CaseState::Unknown => "未知状态",
     }
 }
 
@@ -231,6 +232,7 @@ impl CaseRecord {
                 severity: o.severity,
                 severity_confirmed: o.severity_confirmed,
                 priorities: o.priorities,
+                priorities_confirmed: false,
                 disposition: None,
                 detected_at: o.detected_at,
                 opened_at: now,
@@ -356,9 +358,10 @@ impl CaseRecord {
         }
     }
 
-    /// The deadlines as of `now` (also refreshes `case.deadlines`).
+    /// The deadlines as of `now` (also refreshes `case.deadlines`): the tier's, then the reply
+    /// to a cyberspace-office notification when there is one.
     pub fn planned(&self, config: &Config, now: DateTime<Utc>) -> Vec<Planned> {
-        plan::plan_deadlines(
+        let mut planned = plan::plan_deadlines(
             &config.tiers,
             self.case.tier,
             self.case.detected_at,
@@ -366,7 +369,24 @@ impl CaseRecord {
             self.closed_at,
             self.reopened_at,
             now,
-        )
+        );
+        planned.extend(self.cyberspace_reply_deadline(config, now));
+        planned
+    }
+
+    /// The reply owed to a cyberspace-office notification, from when it was notified.
+    fn cyberspace_reply_deadline(&self, config: &Config, now: DateTime<Utc>) -> Option<Planned> {
+        let notified = self.cyberspace_notified_at?;
+        if config.cyberspace_reply_hours <= 0.0 {
+            return None;
+        }
+        Some(plan::planned(
+            common::wire::DeadlineKind::CyberspaceReply,
+            notified,
+            notified + plan::hours(config.cyberspace_reply_hours),
+            self.cyberspace_reply_at,
+            now,
+        ))
     }
 
     /// Append one change: refresh derived fields, seal the audit record, snapshot the case.
@@ -755,6 +775,70 @@ impl CaseRecord {
                     &mut steps,
                 );
             }
+            CaseCommand::SetPriorities {
+                priorities, reason, ..
+            } => {
+                self.require_open("set priorities")?;
+                Self::require_reason(reason)?;
+                let mut to = priorities.clone();
+                to.sort();
+                to.dedup();
+                if self.case.priorities_confirmed && self.case.priorities == to {
+                    return Err(CommandError::Invalid(
+                        "priorities are already confirmed as given".into(),
+                    ));
+                }
+                let from = std::mem::replace(&mut self.case.priorities, to.clone());
+                self.case.priorities_confirmed = true;
+                let labels: Vec<_> = to.iter().map(|p| p.label_zh()).collect();
+                let labels = if labels.is_empty() {
+                    "无".to_string()
+                } else {
+                    labels.join("、")
+                };
+                self.record(
+                    config,
+                    now,
+                    actor,
+                    "priorities_set",
+                    format!("研判重点:{labels}({reason})"),
+                    serde_json::json!({ "from": from, "to": to, "reason": reason }),
+                    Vec::new(),
+                    &mut steps,
+                );
+            }
+            CaseCommand::MarkNotified {
+                notified_at, note, ..
+            } => {
+                self.require_open("mark notified")?;
+                if self.case.flags.notified_by_cyberspace_office {
+                    return Err(CommandError::Invalid(format!(
+                        "case {} is already marked notified by the cyberspace office",
+                        self.case.case_id
+                    )));
+                }
+                let at = notified_at.unwrap_or(now);
+                // The office's notice is in the past; a little skew is tolerated.
+                if at > now + chrono::Duration::minutes(5) {
+                    return Err(CommandError::Invalid(format!(
+                        "notification time {at} is in the future"
+                    )));
+                }
+                let detail = if note.trim().is_empty() {
+                    "网信部门通报,需及时回复".to_string()
+                } else {
+                    format!("网信部门通报,需及时回复:{}", note.trim())
+                };
+                self.mark_cyberspace_notified(
+                    config,
+                    actor,
+                    at,
+                    detail,
+                    serde_json::json!({ "notified_at": at, "note": note }),
+                    now,
+                    &mut steps,
+                );
+            }
             CaseCommand::Close { reason, .. } => {
                 self.require_open("close")?;
                 Self::require_reason(reason)?;
@@ -833,7 +917,13 @@ impl CaseRecord {
     fn primary_deadlines_met(&self, config: &Config, now: DateTime<Utc>) -> bool {
         self.planned(config, now)
             .iter()
-            .filter(|p| p.deadline.kind != common::wire::DeadlineKind::ContinuedRelease)
+            .filter(|p| {
+                !matches!(
+                    p.deadline.kind,
+                    common::wire::DeadlineKind::ContinuedRelease
+                        | common::wire::DeadlineKind::CyberspaceReply
+                )
+            })
             .all(|p| p.deadline.met_at.is_some())
     }
 
@@ -924,20 +1014,13 @@ impl CaseRecord {
         if event.flags.notified_by_cyberspace_office
             && !self.case.flags.notified_by_cyberspace_office
         {
-            self.case.flags.notified_by_cyberspace_office = true;
-            self.cyberspace_notified_at = Some(now);
-            let notice = self.cyberspace_notice(config, "已在办理中");
-            let mut owner = notice.clone();
-            owner.recipients = vec![self.case.owner.id.clone()];
-            owner.text = format!("该舆情已被网信部门通报,请及时回复:{}", self.case.title);
-            self.record(
+            self.mark_cyberspace_notified(
                 config,
-                now,
                 &actor,
-                "cyberspace_notified",
+                now,
                 "网信部门通报,需及时回复".into(),
                 serde_json::json!({}),
-                vec![notice, owner],
+                now,
                 &mut steps,
             );
         }
@@ -947,7 +1030,8 @@ impl CaseRecord {
             .filter(|p| !self.case.priorities.contains(p))
             .copied()
             .collect();
-        if !new.is_empty() {
+        // Priorities set by staff (研判) are the case's; the analyzer no longer adds to them.
+        if !new.is_empty() && !self.case.priorities_confirmed {
             self.case.priorities.extend(new.iter().copied());
             self.case.priorities.sort();
             let labels: Vec<_> = new.iter().map(|p| p.label_zh()).collect();
@@ -965,6 +1049,37 @@ impl CaseRecord {
         steps
     }
 
+    /// Flag the case as notified by the cyberspace office and start its reply clock at
+    /// `notified_at`; tells the cyberspace desk and the owner.
+    #[allow(clippy::too_many_arguments)]
+    fn mark_cyberspace_notified(
+        &mut self,
+        config: &Config,
+        actor: &Actor,
+        notified_at: DateTime<Utc>,
+        detail: String,
+        data: serde_json::Value,
+        now: DateTime<Utc>,
+        steps: &mut Vec<Step>,
+    ) {
+        self.case.flags.notified_by_cyberspace_office = true;
+        self.cyberspace_notified_at = Some(notified_at);
+        let notice = self.cyberspace_notice(config, "已在办理中");
+        let mut owner = notice.clone();
+        owner.recipients = vec![self.case.owner.id.clone()];
+        owner.text = format!("该舆情已被网信部门通报,请及时回复:{}", self.case.title);
+        self.record(
+            config,
+            now,
+            actor,
+            "cyberspace_notified",
+            detail,
+            data,
+            vec![notice, owner],
+            steps,
+        );
+    }
+
     /// Fire the timers due by `now`; returns the steps and when to look again.
     pub fn fire_timers(
         &mut self,
@@ -975,7 +1090,13 @@ impl CaseRecord {
         if !self.case.state.is_open() {
             return (steps, None);
         }
-        let planned = self.planned(config, now);
+        // The cyberspace reply has its own reminders (owner and cyberspace desk, not 督办):
+        // see `cyberspace_reply_timer`.
+        let planned: Vec<Planned> = self
+            .planned(config, now)
+            .into_iter()
+            .filter(|p| p.deadline.kind != common::wire::DeadlineKind::CyberspaceReply)
+            .collect();
         let (due, mut next) = plan::due_timers(&config.reminders, &planned, &self.fired, now);
         for t in due {
             self.fired.insert(t.key.clone());
@@ -995,11 +1116,11 @@ impl CaseRecord {
         now: DateTime<Utc>,
         steps: &mut Vec<Step>,
     ) -> Option<DateTime<Utc>> {
-        let notified = self.cyberspace_notified_at?;
-        if self.cyberspace_reply_at.is_some() || config.cyberspace_reply_hours <= 0.0 {
+        let deadline = self.cyberspace_reply_deadline(config, now)?.deadline;
+        if deadline.met_at.is_some() {
             return None;
         }
-        let due = notified + plan::hours(config.cyberspace_reply_hours);
+        let due = deadline.due_at;
         let every = plan::hours(config.reminders.escalate_every_hours);
         let (latest, next) = plan::repeating(due, every, now);
         if let Some((n, _)) = latest {

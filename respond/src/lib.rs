@@ -59,6 +59,8 @@ pub enum Error {
     Command(#[from] CommandError),
     #[error("respond task failed: {0}")]
     Task(String),
+    #[error("rejected: {0}")]
+    Rejected(String),
 }
 
 impl Error {
@@ -68,7 +70,11 @@ impl Error {
         match self {
             Error::Store(_) | Error::Io(_) | Error::Task(_) => true,
             Error::Bus(e) => e.is_retryable(),
-            Error::Config(_) | Error::Json(_) | Error::Corrupt { .. } | Error::Command(_) => false,
+            Error::Config(_)
+            | Error::Json(_)
+            | Error::Corrupt { .. }
+            | Error::Command(_)
+            | Error::Rejected(_) => false,
         }
     }
 }

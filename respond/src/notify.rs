@@ -67,8 +67,18 @@ pub fn webhook_signature(secret: &str, body: &[u8]) -> String {
     )
 }
 
+/// The last line of a robot or mail message: the case id, or for a notification that is not
+/// about a case, nothing (its link is already in the text).
+fn reference(item: &OutboxItem) -> String {
+    if item.case_id.is_empty() {
+        String::new()
+    } else {
+        format!("\n\n> {}", item.case_id)
+    }
+}
+
 pub fn webhook_body(item: &OutboxItem) -> serde_json::Value {
-    json!({
+    let mut body = json!({
         "id": item.id,
         "case_id": item.case_id,
         "seq": item.seq,
@@ -76,7 +86,14 @@ pub fn webhook_body(item: &OutboxItem) -> serde_json::Value {
         "subject": item.notice.subject,
         "text": item.notice.text,
         "created_at": item.created_at,
-    })
+    });
+    if let Some(kind) = &item.kind {
+        body["kind"] = json!(kind);
+    }
+    if let Some(link) = &item.link {
+        body["link"] = json!(link);
+    }
+    body
 }
 
 pub fn dingtalk_body(item: &OutboxItem) -> serde_json::Value {
@@ -84,7 +101,7 @@ pub fn dingtalk_body(item: &OutboxItem) -> serde_json::Value {
         "msgtype": "markdown",
         "markdown": {
             "title": item.notice.subject,
-            "text": format!("### {}\n\n{}\n\n> {}", item.notice.subject, item.notice.text, item.case_id),
+            "text": format!("### {}\n\n{}{}", item.notice.subject, item.notice.text, reference(item)),
         }
     })
 }
@@ -92,8 +109,10 @@ pub fn dingtalk_body(item: &OutboxItem) -> serde_json::Value {
 /// WeCom robot markdown is limited to 4096 bytes; longer text is cut at a char boundary.
 pub fn wecom_body(item: &OutboxItem) -> serde_json::Value {
     let mut content = format!(
-        "**{}**\n{}\n> {}",
-        item.notice.subject, item.notice.text, item.case_id
+        "**{}**\n{}{}",
+        item.notice.subject,
+        item.notice.text,
+        reference(item).replacen("\n\n", "\n", 1)
     );
     if content.len() > 4096 {
         let mut cut = 4096;
@@ -179,7 +198,11 @@ impl ChannelSender {
             builder = builder.to(to.parse().map_err(|e| cfg_err(format!("to {to}: {e}")))?);
         }
         let message = builder
-            .body(format!("{}\n\n案件:{}\n", item.notice.text, item.case_id))
+            .body(if item.case_id.is_empty() {
+                format!("{}\n", item.notice.text)
+            } else {
+                format!("{}\n\n案件:{}\n", item.notice.text, item.case_id)
+            })
             .map_err(|e| SendError::Smtp(e.to_string()))?;
         let mut transport = match channel.smtp_tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),

@@ -47,6 +47,9 @@ fn satisfies(kind: DeadlineKind, response: ResponseKind) -> bool {
             response,
             R::AuthoritativeRelease | R::PressConference | R::ContinuedRelease
         ),
+        // The office asked for a reply; a public release alone does not answer it.
+        DeadlineKind::CyberspaceReply => response == R::Reply,
+        DeadlineKind::Unknown => false,
     }
 }
 
@@ -125,7 +128,8 @@ pub fn plan_deadlines(
     out
 }
 
-fn planned(
+/// One deadline as of `now`: breached once `now` reaches `due_at` unmet, or met late.
+pub fn planned(
     kind: DeadlineKind,
     window_start: DateTime<Utc>,
     due_at: DateTime<Utc>,
@@ -178,6 +182,8 @@ pub fn deadline_kind_str(kind: DeadlineKind) -> &'static str {
         DeadlineKind::PressConference => "press_conference",
         DeadlineKind::Response => "response",
         DeadlineKind::ContinuedRelease => "continued_release",
+        DeadlineKind::CyberspaceReply => "cyberspace_reply",
+        DeadlineKind::Unknown => "unknown",
     }
 }
 
@@ -187,6 +193,8 @@ pub fn deadline_label_zh(kind: DeadlineKind) -> &'static str {
         DeadlineKind::PressConference => "举行新闻发布会",
         DeadlineKind::Response => "予以回应",
         DeadlineKind::ContinuedRelease => "持续发布权威信息",
+        DeadlineKind::CyberspaceReply => "回复网信部门通报",
+        DeadlineKind::Unknown => "其他时限",
     }
 }
 
@@ -314,18 +322,15 @@ mod tests {
         }
     }
 
+    /// The default deadlines of a case detected at `d0` with nothing recorded, as of `d0`.
+    fn unanswered(tier: Tier, d0: DateTime<Utc>) -> Vec<Planned> {
+        plan_deadlines(&TierHours::default(), tier, d0, &[], None, None, d0)
+    }
+
     #[test]
     fn major_tier_has_5h_and_24h_from_detection() {
         let d0 = t("2026-03-01T08:00:00Z");
-        let p = plan_deadlines(
-            &TierHours::default(),
-            Tier::MajorEmergency,
-            d0,
-            &[],
-            None,
-            None,
-            d0,
-        );
+        let p = unanswered(Tier::MajorEmergency, d0);
         let got: Vec<_> = p
             .iter()
             .map(|p| (p.deadline.kind, p.deadline.due_at))
@@ -407,15 +412,7 @@ mod tests {
     fn reminders_fire_at_fractions_then_breach_then_escalations_repeat() {
         let d0 = t("2026-03-01T00:00:00Z");
         let rem = Reminders::default();
-        let p = plan_deadlines(
-            &TierHours::default(),
-            Tier::MajorEmergency,
-            d0,
-            &[],
-            None,
-            None,
-            d0,
-        );
+        let p = unanswered(Tier::MajorEmergency, d0);
         let mut fired = BTreeSet::new();
         let mut log = Vec::new();
         let mut now = d0;
@@ -449,15 +446,7 @@ mod tests {
     #[test]
     fn after_downtime_only_the_latest_stage_fires() {
         let d0 = t("2026-03-01T00:00:00Z");
-        let p = plan_deadlines(
-            &TierHours::default(),
-            Tier::Standard,
-            d0,
-            &[],
-            None,
-            None,
-            d0,
-        );
+        let p = unanswered(Tier::Standard, d0);
         let now = t("2026-03-03T01:00:00Z");
         let (due, next) = due_timers(&Reminders::default(), &p, &BTreeSet::new(), now);
         assert_eq!(due.len(), 1);

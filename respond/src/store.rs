@@ -75,6 +75,22 @@ pub struct OutboxItem {
     pub next_attempt_at: DateTime<Utc>,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// For a notification that is not about a case (`case_id` empty): its kind and link.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+/// A notice from `yuqing.notifications.v1`, not tied to a case.
+#[derive(Debug, Clone)]
+pub(crate) struct Notification {
+    /// The request's message id: with the channel, the outbox item's stable id.
+    pub id: String,
+    pub kind: String,
+    pub link: Option<String>,
+    pub notice: crate::case::Notice,
+    pub at: DateTime<Utc>,
 }
 
 /// Everything one handled message changes, committed at once.
@@ -83,6 +99,7 @@ pub(crate) struct Commit {
     pub cases: Vec<CaseRecord>,
     pub steps: Vec<Step>,
     pub events: Vec<(String, EventIndex)>,
+    pub notifications: Vec<Notification>,
     pub processed: Option<(String, String)>,
     /// When the message was handled (kept with its processed marker for pruning).
     pub now: Option<DateTime<Utc>>,
@@ -346,9 +363,32 @@ impl CaseStore {
                         attempts: 0,
                         next_attempt_at: a.at,
                         last_error: None,
+                        kind: None,
+                        link: None,
                     };
                     batch.insert(format!("out/{}", item.id).as_bytes(), encode(&item)?);
                 }
+            }
+        }
+        for n in &commit.notifications {
+            for ch in channels.iter().filter(|c| c.enabled) {
+                if !n.notice.recipients.iter().any(|r| ch.serves(r)) {
+                    continue;
+                }
+                let item = OutboxItem {
+                    id: format!("note:{}:{}", n.id, ch.name),
+                    channel: ch.name.clone(),
+                    case_id: String::new(),
+                    seq: 0,
+                    notice: n.notice.clone(),
+                    created_at: n.at,
+                    attempts: 0,
+                    next_attempt_at: n.at,
+                    last_error: None,
+                    kind: Some(n.kind.clone()),
+                    link: n.link.clone(),
+                };
+                batch.insert(format!("out/{}", item.id).as_bytes(), encode(&item)?);
             }
         }
         for (event_id, idx) in &commit.events {

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::bus::{HandlerError, consume};
-use common::wire::{Actor, CaseCommand, CaseCommandRequest, Envelope, EventUpdate, Severity};
+use common::wire::{
+    Actor, CaseCommand, CaseCommandRequest, Envelope, EventUpdate, NotificationRequest, Severity,
+};
 use common::{SharedBus, SharedClock, Shutdown, topics};
 use tokio::sync::{Mutex, Notify};
 
@@ -57,7 +59,7 @@ impl Tracker {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), Error> {
-        let changed = !commit.steps.is_empty();
+        let changed = !commit.steps.is_empty() || !commit.notifications.is_empty();
         let store = self.store.clone();
         let channels = self.config.notify.channels.clone();
         // sled's flush is a blocking fsync: keep it off the async workers.
@@ -72,22 +74,32 @@ impl Tracker {
         Ok(())
     }
 
-    /// Handle one event update: open a case when the rules say so, or fold it into its case.
-    pub async fn handle_event_update(&self, env: Envelope<EventUpdate>) -> Result<(), Error> {
-        let _guard = self.lock.lock().await;
-        if self
-            .store
-            .is_processed(topics::EVENT_UPDATES, &env.message_id)?
-        {
-            return Ok(());
+    /// Start handling message `message_id` of `topic` (with the lock held): `None` when it was
+    /// handled before (a redelivery), else the time now and a commit that marks it handled.
+    fn begin(
+        &self,
+        topic: &str,
+        message_id: &str,
+    ) -> Result<Option<(DateTime<Utc>, Commit)>, Error> {
+        if self.store.is_processed(topic, message_id)? {
+            return Ok(None);
         }
         let now = self.clock.now();
-        let event = env.payload;
-        let mut commit = Commit {
-            processed: Some((topics::EVENT_UPDATES.to_string(), env.message_id.clone())),
+        let commit = Commit {
+            processed: Some((topic.to_string(), message_id.to_string())),
             now: Some(now),
             ..Default::default()
         };
+        Ok(Some((now, commit)))
+    }
+
+    /// Handle one event update: open a case when the rules say so, or fold it into its case.
+    pub async fn handle_event_update(&self, env: Envelope<EventUpdate>) -> Result<(), Error> {
+        let _guard = self.lock.lock().await;
+        let Some((now, mut commit)) = self.begin(topics::EVENT_UPDATES, &env.message_id)? else {
+            return Ok(());
+        };
+        let event = env.payload;
         let mut index = self.store.event(&event.event_id)?.unwrap_or_default();
         if event.revision < index.revision {
             // Older than what we hold: an out-of-order redelivery.
@@ -124,6 +136,48 @@ impl Tracker {
         self.commit(commit).await
     }
 
+    /// Handle one notification request: queue it in the outbox for the channels serving its
+    /// recipients, idempotent on the message id. A request without a title, or with a link that
+    /// is not http(s), is refused for good (dead-lettered with the reason).
+    pub async fn handle_notification(
+        &self,
+        env: Envelope<NotificationRequest>,
+    ) -> Result<(), Error> {
+        let req = &env.payload;
+        if req.title.trim().is_empty() {
+            return Err(Error::Rejected("notification without a title".into()));
+        }
+        if let Some(link) = &req.link
+            && !(link.starts_with("http://") || link.starts_with("https://"))
+        {
+            return Err(Error::Rejected(format!(
+                "notification link must be http(s): {link}"
+            )));
+        }
+        let _guard = self.lock.lock().await;
+        let Some((now, mut commit)) = self.begin(topics::NOTIFICATIONS, &env.message_id)? else {
+            return Ok(());
+        };
+        let recipients = if req.recipients.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            req.recipients.clone()
+        };
+        commit.notifications.push(crate::store::Notification {
+            id: env.message_id.clone(),
+            kind: req.kind.clone(),
+            link: req.link.clone(),
+            notice: crate::case::Notice {
+                recipients,
+                subject: req.title.trim().to_string(),
+                text: req.text.clone(),
+            },
+            at: now,
+        });
+        tracing::info!(message_id = %env.message_id, kind = %req.kind, "notification queued");
+        self.commit(commit).await
+    }
+
     /// Handle one command from the bus. A rejected command is recorded on its case as
     /// `command_rejected` (so the sender sees why); a command for no case is an error.
     pub async fn handle_command(
@@ -131,19 +185,10 @@ impl Tracker {
         env: Envelope<CaseCommandRequest>,
     ) -> Result<CommandResult, Error> {
         let _guard = self.lock.lock().await;
-        if self
-            .store
-            .is_processed(topics::CASE_COMMANDS, &env.message_id)?
-        {
+        let Some((now, mut commit)) = self.begin(topics::CASE_COMMANDS, &env.message_id)? else {
             return Ok(Ok(Vec::new()));
-        }
-        let now = self.clock.now();
-        let CaseCommandRequest { actor, command } = env.payload;
-        let mut commit = Commit {
-            processed: Some((topics::CASE_COMMANDS.to_string(), env.message_id.clone())),
-            now: Some(now),
-            ..Default::default()
         };
+        let CaseCommandRequest { actor, command } = env.payload;
         let result = self.apply(&actor, &command, &env.message_id, now, &mut commit);
         match &result {
             Ok(steps) => commit.steps.extend(steps.iter().cloned()),
@@ -191,10 +236,23 @@ impl Tracker {
                 severity,
                 owner_unit_id,
                 detected_at,
+                notified_by_cyberspace_office,
             } => {
                 let index = match event_id {
                     Some(e) => {
                         let index = self.store.event(e).map_err(store_err)?.unwrap_or_default();
+                        if let (Some(case_id), true) =
+                            (&index.case_id, *notified_by_cyberspace_office)
+                        {
+                            // The desk saw no case yet when it marked the item; the mark is
+                            // what matters, so it goes to the case the event has by now.
+                            let mark = CaseCommand::MarkNotified {
+                                case_id: case_id.clone(),
+                                notified_at: None,
+                                note: String::new(),
+                            };
+                            return self.apply(actor, &mark, message_id, now, commit);
+                        }
                         if let Some(case_id) = &index.case_id {
                             return Err(CommandError::AlreadyOpen {
                                 event_id: e.clone(),
@@ -245,12 +303,18 @@ impl Tracker {
                         .as_ref()
                         .map(|e| e.priorities.clone())
                         .unwrap_or_default(),
-                    flags: common::wire::DocFlags {
-                        manual: true,
-                        ..last.as_ref().map(|e| e.flags.clone()).unwrap_or_default()
+                    flags: {
+                        let mut flags = last.as_ref().map(|e| e.flags.clone()).unwrap_or_default();
+                        flags.manual = true;
+                        flags.notified_by_cyberspace_office |= *notified_by_cyberspace_office;
+                        flags
                     },
                     heat: last.as_ref().map_or(0.0, |e| e.heat),
-                    open_reason: format!("{}人工立案", actor.name),
+                    open_reason: if *notified_by_cyberspace_office {
+                        format!("{}人工立案(网信部门通报)", actor.name)
+                    } else {
+                        format!("{}人工立案", actor.name)
+                    },
                     assignment,
                 };
                 let (rec, steps) = CaseRecord::open(&self.config, opening, actor.clone(), now);
@@ -371,18 +435,7 @@ fn opening_from_event(
 }
 
 fn target_case(command: &CaseCommand) -> Option<String> {
-    match command {
-        CaseCommand::Open { .. } => None,
-        CaseCommand::Acknowledge { case_id }
-        | CaseCommand::RecordResponse { case_id, .. }
-        | CaseCommand::Dispute { case_id, .. }
-        | CaseCommand::Reassign { case_id, .. }
-        | CaseCommand::ChangeSeverity { case_id, .. }
-        | CaseCommand::SetDisposition { case_id, .. }
-        | CaseCommand::Close { case_id, .. }
-        | CaseCommand::Reopen { case_id, .. }
-        | CaseCommand::Merge { case_id, .. } => Some(case_id.clone()),
-    }
+    command.case_id().map(str::to_string)
 }
 
 /// The tokio instant at which the injected clock reads `at` (now if already past).
@@ -394,6 +447,25 @@ fn instant_for(clock: &SharedClock, at: DateTime<Utc>) -> tokio::time::Instant {
 /// When nothing is scheduled, look again after this long anyway (cheap, and a guard against a
 /// missed wake-up).
 const IDLE_RECHECK: Duration = Duration::from_secs(3600);
+
+/// Sleep until `next` by the injected clock (or [`IDLE_RECHECK`] when nothing is due), until
+/// `changed` is notified, or until shutdown; true on shutdown.
+async fn sleep_until_due(
+    clock: &SharedClock,
+    next: Option<DateTime<Utc>>,
+    changed: &Notify,
+    shutdown: &Shutdown,
+) -> bool {
+    let until = match next {
+        Some(at) => instant_for(clock, at),
+        None => tokio::time::Instant::now() + IDLE_RECHECK,
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep_until(until) => false,
+        _ = changed.notified() => false,
+    }
+}
 
 /// The deadline loop (mini-redis style): sleep until the earliest timer or until a change.
 async fn timer_loop(tracker: Arc<Tracker>, shutdown: Shutdown) -> Result<(), Error> {
@@ -409,14 +481,8 @@ async fn timer_loop(tracker: Arc<Tracker>, shutdown: Shutdown) -> Result<(), Err
             pruned_at = Some(now);
         }
         let next = tracker.fire_due_timers().await?;
-        let until = match next {
-            Some(at) => instant_for(&tracker.clock, at),
-            None => tokio::time::Instant::now() + IDLE_RECHECK,
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep_until(until) => {}
-            _ = tracker.timers_changed.notified() => {}
+        if sleep_until_due(&tracker.clock, next, &tracker.timers_changed, &shutdown).await {
+            return Ok(());
         }
     }
 }
@@ -526,8 +592,12 @@ async fn outbox_loop(
             }
             sent.push_back(now);
             let mut outgoing = item.clone();
-            if !notify.case_link.is_empty() {
-                let link = notify.case_link.replace("{case_id}", &item.case_id);
+            let link = if item.case_id.is_empty() || notify.case_link.is_empty() {
+                item.link.clone()
+            } else {
+                Some(notify.case_link.replace("{case_id}", &item.case_id))
+            };
+            if let Some(link) = link {
                 outgoing.notice.text = format!("{}\n详情:{link}", item.notice.text);
             }
             let result = tokio::select! {
@@ -555,14 +625,8 @@ async fn outbox_loop(
                 }
             }
         }
-        let until = match next {
-            Some(at) => instant_for(&tracker.clock, at),
-            None => tokio::time::Instant::now() + IDLE_RECHECK,
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep_until(until) => {}
-            _ = tracker.outbox_ready.notified() => {}
+        if sleep_until_due(&tracker.clock, next, &tracker.outbox_ready, &shutdown).await {
+            return Ok(());
         }
     }
 }
@@ -630,6 +694,40 @@ fn handler_error(e: Error) -> HandlerError {
     }
 }
 
+/// What every consuming task of the stage shares: one tracker, the bus, the shutdown signal.
+struct Consumer<'a> {
+    tracker: &'a Arc<Tracker>,
+    bus: &'a SharedBus,
+    shutdown: &'a Shutdown,
+}
+
+impl Consumer<'_> {
+    /// Consume `topic` in respond's group, each message handed to `handle` with the tracker.
+    fn spawn<T, F, Fut>(
+        &self,
+        tasks: &mut tokio::task::JoinSet<Result<(), Error>>,
+        topic: &'static str,
+        handle: F,
+    ) where
+        T: serde::de::DeserializeOwned + Clone + Send + 'static,
+        F: Fn(Arc<Tracker>, Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        let (t, bus, sd) = (
+            self.tracker.clone(),
+            self.bus.clone(),
+            self.shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            consume::<T, _, _>(bus, topic, topics::groups::RESPOND, sd, move |env| {
+                handle(t.clone(), env)
+            })
+            .await
+            .map_err(Error::from)
+        });
+    }
+}
+
 /// Run the stage with an explicit sender (tests pass fakes); [`crate::run`] uses the real one.
 pub async fn run_with(
     config: Config,
@@ -662,6 +760,7 @@ pub async fn run_on(
             topics::EVENT_UPDATES,
             topics::CASE_COMMANDS,
             topics::CASE_EVENTS,
+            topics::NOTIFICATIONS,
         ])
         .await?;
     if tracker.store.is_empty() && tracker.config.rebuild_from_case_events {
@@ -673,49 +772,39 @@ pub async fn run_on(
     );
 
     let mut tasks = tokio::task::JoinSet::new();
-    {
-        let (t, bus, sd) = (tracker.clone(), ctx.bus.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            consume::<EventUpdate, _, _>(
-                bus,
-                topics::EVENT_UPDATES,
-                topics::groups::RESPOND,
-                sd,
-                move |env| {
-                    let t = t.clone();
-                    async move { t.handle_event_update(env).await.map_err(handler_error) }
-                },
-            )
-            .await
-            .map_err(Error::from)
-        });
-    }
-    {
-        let (t, bus, sd) = (tracker.clone(), ctx.bus.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            consume::<CaseCommandRequest, _, _>(
-                bus,
-                topics::CASE_COMMANDS,
-                topics::groups::RESPOND,
-                sd,
-                move |env| {
-                    let t = t.clone();
-                    async move {
-                        // A rejected command is recorded on its case; only a command for no case
-                        // at all goes to the dead letters.
-                        match t.handle_command(env).await.map_err(handler_error)? {
-                            Err(CommandError::UnknownCase(id)) => {
-                                Err(HandlerError::Permanent(format!("no case {id}")))
-                            }
-                            _ => Ok(()),
-                        }
-                    }
-                },
-            )
-            .await
-            .map_err(Error::from)
-        });
-    }
+    let consumer = Consumer {
+        tracker: &tracker,
+        bus: &ctx.bus,
+        shutdown: &shutdown,
+    };
+    consumer.spawn(
+        &mut tasks,
+        topics::EVENT_UPDATES,
+        |t, env: Envelope<EventUpdate>| async move {
+            t.handle_event_update(env).await.map_err(handler_error)
+        },
+    );
+    consumer.spawn(
+        &mut tasks,
+        topics::CASE_COMMANDS,
+        |t, env: Envelope<CaseCommandRequest>| async move {
+            // A rejected command is recorded on its case; only a command for no case at all
+            // goes to the dead letters.
+            match t.handle_command(env).await.map_err(handler_error)? {
+                Err(CommandError::UnknownCase(id)) => {
+                    Err(HandlerError::Permanent(format!("no case {id}")))
+                }
+                _ => Ok(()),
+            }
+        },
+    );
+    consumer.spawn(
+        &mut tasks,
+        topics::NOTIFICATIONS,
+        |t, env: Envelope<NotificationRequest>| async move {
+            t.handle_notification(env).await.map_err(handler_error)
+        },
+    );
     tasks.spawn(timer_loop(tracker.clone(), shutdown.clone()));
     tasks.spawn(publish_loop(
         tracker.clone(),

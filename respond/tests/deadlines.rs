@@ -53,13 +53,15 @@ struct Stage {
     task: tokio::task::JoinHandle<Result<(), respond::Error>>,
 }
 
-fn start(
-    dir: &std::path::Path,
-    bus: &MemoryBus,
-    clock: TokioClock,
-    sender: Arc<RecordingSender>,
-) -> Stage {
-    start_with(dir, bus, clock, sender, |_| {})
+/// The stage with the default config, one webhook channel and a recording sender.
+fn start(dir: &std::path::Path, bus: &MemoryBus, clock: TokioClock) -> Stage {
+    start_with(
+        dir,
+        bus,
+        clock,
+        Arc::new(RecordingSender::default()),
+        |_| {},
+    )
 }
 
 fn start_with(
@@ -97,6 +99,40 @@ fn start_with(
 }
 
 impl Stage {
+    /// Publish an event update as analyze does (keyed by event id).
+    async fn update(&self, message_id: &str, event: EventUpdate) {
+        let key = event.event_id.clone();
+        common::bus::publish(
+            &self.bus,
+            topics::EVENT_UPDATES,
+            &key,
+            &Envelope::new(message_id, t0(), event),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Publish ordinary (48 h) events `e0`, `e1`, ... each under its own id.
+    async fn ordinary_events(&self, n: usize) {
+        for i in 0..n {
+            let id = format!("e{i}");
+            self.update(&id, ordinary(&id)).await;
+        }
+    }
+
+    /// Publish a command as the dashboards do (keyed by case id).
+    async fn command(&self, message_id: &str, at: DateTime<Utc>, request: CaseCommandRequest) {
+        let key = request.command.case_id().unwrap_or_default().to_string();
+        common::bus::publish(
+            &self.bus,
+            topics::CASE_COMMANDS,
+            &key,
+            &Envelope::new(message_id, at, request),
+        )
+        .await
+        .unwrap();
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
@@ -147,6 +183,22 @@ impl Stage {
     }
 }
 
+/// Let every task run for a while without moving paused time, so that "nothing happened"
+/// means nothing was due.
+async fn settle(rounds: usize) {
+    for _ in 0..rounds {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Someone of 开阳县人民政府, the owner of the explosion's case.
+fn kaiyang(name: &str) -> Actor {
+    Actor {
+        name: name.into(),
+        unit_id: Some("kaiyang".into()),
+    }
+}
+
 /// Advance paused time so that the clock reads `at`.
 async fn advance_to(clock: &TokioClock, at: DateTime<Utc>) {
     let d = (at - clock.now()).to_std().unwrap();
@@ -158,20 +210,8 @@ async fn reminders_breach_and_escalation_until_resolved() {
     let dir = tempfile::tempdir().unwrap();
     let bus = MemoryBus::new();
     let clock = TokioClock::starting_at(t0() + Duration::minutes(5));
-    let stage = start(
-        dir.path(),
-        &bus,
-        clock.clone(),
-        Arc::new(RecordingSender::default()),
-    );
-    common::bus::publish(
-        &bus,
-        topics::EVENT_UPDATES,
-        "blast",
-        &Envelope::new("u1", t0(), explosion()),
-    )
-    .await
-    .unwrap();
+    let stage = start(dir.path(), &bus, clock.clone());
+    stage.update("u1", explosion()).await;
     stage.until("the case", |s| s.kinds().len() >= 2).await;
     assert_eq!(stage.kinds(), ["opened", "assigned"]);
     let case = bus.case_events()[1].payload.case.clone();
@@ -202,9 +242,7 @@ async fn reminders_breach_and_escalation_until_resolved() {
 
     // Nothing between the reminders and the deadline.
     advance_to(&clock, t0() + Duration::minutes(299)).await;
-    for _ in 0..1000 {
-        tokio::task::yield_now().await;
-    }
+    settle(1000).await;
     assert_eq!(stage.kinds().len(), 4);
 
     advance_to(&clock, t0() + Duration::hours(5)).await;
@@ -240,10 +278,7 @@ async fn reminders_breach_and_escalation_until_resolved() {
 
     // The unit publishes; the escalation of that deadline stops.
     let release = CaseCommandRequest {
-        actor: Actor {
-            name: "县政府新闻办".into(),
-            unit_id: Some("kaiyang".into()),
-        },
+        actor: kaiyang("县政府新闻办"),
         command: CaseCommand::RecordResponse {
             case_id: case.case_id.clone(),
             kind: ResponseKind::AuthoritativeRelease,
@@ -253,14 +288,7 @@ async fn reminders_breach_and_escalation_until_resolved() {
         },
     };
     advance_to(&clock, t0() + Duration::minutes(575)).await;
-    common::bus::publish(
-        &bus,
-        topics::CASE_COMMANDS,
-        &case.case_id,
-        &Envelope::new("c1", clock.now(), release),
-    )
-    .await
-    .unwrap();
+    stage.command("c1", clock.now(), release).await;
     stage
         .until("the response", |s| {
             s.events_of("response_recorded").len() == 1
@@ -313,40 +341,19 @@ async fn reminders_breach_and_escalation_until_resolved() {
 async fn a_deadline_that_passed_while_down_fires_at_start_once() {
     let dir = tempfile::tempdir().unwrap();
     let bus = MemoryBus::new();
-    let mut ordinary = explosion();
-    ordinary.severity.level = Some(Severity::General);
     let clock = TokioClock::starting_at(t0() + Duration::minutes(5));
-    let stage = start(
-        dir.path(),
-        &bus,
-        clock,
-        Arc::new(RecordingSender::default()),
-    );
-    common::bus::publish(
-        &bus,
-        topics::EVENT_UPDATES,
-        "blast",
-        &Envelope::new("u1", t0(), ordinary),
-    )
-    .await
-    .unwrap();
+    let stage = start(dir.path(), &bus, clock);
+    stage.update("u1", ordinary("blast")).await;
     stage.until("the case", |s| s.kinds().len() == 2).await;
     stage.stop().await;
 
     // Down for three days: the 48 h deadline passed at t0 + 48 h, reminders before it too.
     let clock = TokioClock::starting_at(t0() + Duration::hours(72) + Duration::minutes(1));
-    let stage = start(
-        dir.path(),
-        &bus,
-        clock,
-        Arc::new(RecordingSender::default()),
-    );
+    let stage = start(dir.path(), &bus, clock);
     stage
         .until("the late breach", |s| s.kinds().len() >= 3)
         .await;
-    for _ in 0..1000 {
-        tokio::task::yield_now().await;
-    }
+    settle(1000).await;
     // One notice of the latest stage (the 6th 4-hourly escalation), not a burst of stale ones.
     assert_eq!(stage.kinds(), ["opened", "assigned", "escalated"]);
     assert!(stage.events_of("escalated")[0].1.contains("第7次督办"));
@@ -362,18 +369,9 @@ async fn failed_notifications_are_retried_with_backoff() {
         fail_first: 3,
         ..Default::default()
     });
-    let stage = start(dir.path(), &bus, clock.clone(), sender.clone());
+    let stage = start_with(dir.path(), &bus, clock.clone(), sender.clone(), |_| {});
     // An ordinary case: one notice (the assignment), so attempts count one item's tries.
-    let mut ordinary = explosion();
-    ordinary.severity.level = Some(Severity::General);
-    common::bus::publish(
-        &bus,
-        topics::EVENT_UPDATES,
-        "blast",
-        &Envelope::new("u1", t0(), ordinary),
-    )
-    .await
-    .unwrap();
+    stage.update("u1", ordinary("blast")).await;
     stage
         .until("first attempt", |s| *s.sender.attempts.lock().unwrap() == 1)
         .await;
@@ -394,35 +392,17 @@ async fn a_lost_store_is_rebuilt_from_the_case_event_topic() {
     let dir = tempfile::tempdir().unwrap();
     let bus = MemoryBus::new();
     let clock = TokioClock::starting_at(t0() + Duration::minutes(5));
-    let stage = start(
-        dir.path(),
-        &bus,
-        clock.clone(),
-        Arc::new(RecordingSender::default()),
-    );
-    let update = Envelope::new("u1", t0(), explosion());
-    common::bus::publish(&bus, topics::EVENT_UPDATES, "blast", &update)
-        .await
-        .unwrap();
+    let stage = start(dir.path(), &bus, clock.clone());
+    stage.update("u1", explosion()).await;
     stage.until("the case", |s| s.kinds().len() == 2).await;
     let case_id = bus.case_events()[0].payload.case_id.clone();
     let ack = CaseCommandRequest {
-        actor: Actor {
-            name: "值班员".into(),
-            unit_id: Some("kaiyang".into()),
-        },
+        actor: kaiyang("值班员"),
         command: CaseCommand::Acknowledge {
             case_id: case_id.clone(),
         },
     };
-    common::bus::publish(
-        &bus,
-        topics::CASE_COMMANDS,
-        &case_id,
-        &Envelope::new("c1", clock.now(), ack),
-    )
-    .await
-    .unwrap();
+    stage.command("c1", clock.now(), ack).await;
     stage
         .until("the acknowledgement", |s| s.kinds().len() == 3)
         .await;
@@ -435,29 +415,13 @@ async fn a_lost_store_is_rebuilt_from_the_case_event_topic() {
     // The disk with the case store is lost; the bus (Kafka, in production) is not.
     std::fs::remove_dir_all(dir.path().join("respond")).unwrap();
     let clock = TokioClock::starting_at(t0() + Duration::minutes(151));
-    let stage = start(
-        dir.path(),
-        &bus,
-        clock.clone(),
-        Arc::new(RecordingSender::default()),
-    );
+    let stage = start(dir.path(), &bus, clock.clone());
     // The same update redelivered, and a newer one: still the one case.
-    common::bus::publish(&bus, topics::EVENT_UPDATES, "blast", &update)
-        .await
-        .unwrap();
+    stage.update("u1", explosion()).await;
     let mut newer = explosion();
     newer.revision = 2;
-    common::bus::publish(
-        &bus,
-        topics::EVENT_UPDATES,
-        "blast",
-        &Envelope::new("u2", t0(), newer),
-    )
-    .await
-    .unwrap();
-    for _ in 0..2000 {
-        tokio::task::yield_now().await;
-    }
+    stage.update("u2", newer).await;
+    settle(2000).await;
     assert_eq!(
         stage.kinds(),
         ["opened", "assigned", "acknowledged", "reminder"],
@@ -510,17 +474,7 @@ async fn robots_are_kept_under_their_rate_limit() {
         },
     );
     let started = clock.now();
-    for i in 0..5 {
-        let id = format!("e{i}");
-        common::bus::publish(
-            &bus,
-            topics::EVENT_UPDATES,
-            &id,
-            &Envelope::new(id.clone(), t0(), ordinary(&id)),
-        )
-        .await
-        .unwrap();
-    }
+    stage.ordinary_events(5).await;
     stage.until("five cases", |s| s.kinds().len() == 10).await;
     tokio::time::sleep(std::time::Duration::from_secs(150)).await;
     stage
@@ -547,18 +501,8 @@ async fn a_failing_channel_is_paused_not_hammered() {
         fail_first: 1,
         ..Default::default()
     });
-    let stage = start(dir.path(), &bus, clock.clone(), sender.clone());
-    for i in 0..3 {
-        let id = format!("e{i}");
-        common::bus::publish(
-            &bus,
-            topics::EVENT_UPDATES,
-            &id,
-            &Envelope::new(id.clone(), t0(), ordinary(&id)),
-        )
-        .await
-        .unwrap();
-    }
+    let stage = start_with(dir.path(), &bus, clock.clone(), sender.clone(), |_| {});
+    stage.ordinary_events(3).await;
     stage.until("three cases", |s| s.kinds().len() == 6).await;
     stage
         .until("the failure", |s| *s.sender.attempts.lock().unwrap() >= 1)

@@ -1,13 +1,16 @@
 //! The case life cycle through the tracker (no bus): state machine, idempotency, severity
 //! changes, overrides, dispositions, cyberspace-office replies, unit reports, merges, audit.
 
+mod support;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use common::clock::ManualClock;
 use common::wire::{
     Actor, CaseCommand, CaseCommandRequest, CaseState, DeadlineKind, Disposition, Envelope,
-    EventUpdate, Jurisdiction, Priority, ResponseKind, Severity, SeverityProposal, Tier,
+    EventUpdate, Jurisdiction, NotificationRequest, Priority, ResponseKind, Severity,
+    SeverityProposal, Tier,
 };
 use respond::config::{Channel, ChannelKind};
 use respond::tracker::{CommandResult, Tracker};
@@ -24,24 +27,13 @@ struct Harness {
     n: u64,
 }
 
+/// Never delivered here (no outbox loop runs); it makes every notice visible in the outbox.
 fn catch_all_channel() -> Channel {
-    // Never delivered here (no outbox loop runs); it makes every notice visible in the outbox.
-    Channel {
-        name: "all".into(),
-        kind: ChannelKind::Webhook,
-        enabled: true,
-        recipients: vec!["*".into()],
-        url: Some("http://127.0.0.1:9/".into()),
-        secret: None,
-        smtp_host: None,
-        smtp_port: None,
-        smtp_tls: Default::default(),
-        smtp_user: None,
-        smtp_password: None,
-        from: None,
-        to: vec![],
-        max_per_minute: None,
-    }
+    support::channel(
+        "all",
+        ChannelKind::Webhook,
+        Some("http://127.0.0.1:9/".into()),
+    )
 }
 
 impl Harness {
@@ -727,6 +719,7 @@ async fn staff_open_cases_by_hand_once_per_event() {
         severity: None,
         owner_unit_id: None,
         detected_at: None,
+        notified_by_cyberspace_office: false,
     };
     h.cmd(desk(), open.clone()).await.unwrap();
     let c = h.case("e10");
@@ -747,6 +740,7 @@ async fn staff_open_cases_by_hand_once_per_event() {
                 severity: Some(Severity::General),
                 owner_unit_id: Some("tourism".into()),
                 detected_at: Some(t0()),
+                notified_by_cyberspace_office: false,
             },
         )
         .await
@@ -1074,4 +1068,256 @@ async fn the_store_rebuilds_from_its_own_case_events() {
     }
     assert_eq!(bare.get(&a).unwrap().unwrap().case, h.case("e14").case);
     assert!(bare.verify(&a).unwrap().is_err());
+}
+
+#[tokio::test]
+async fn the_desk_sets_priorities_and_the_analyzer_no_longer_adds_to_them() {
+    let mut h = Harness::new();
+    h.event(event("e30", "南明区", vec![Priority::Credibility]))
+        .await;
+    let id = h.case("e30").case.case_id;
+    let set = |priorities: Vec<Priority>, reason: &str| CaseCommand::SetPriorities {
+        case_id: id.clone(),
+        priorities,
+        reason: reason.into(),
+    };
+    let steps = h
+        .cmd(
+            desk(),
+            set(
+                vec![Priority::Moral, Priority::Emergency, Priority::Moral],
+                "研判:实为突发事件",
+            ),
+        )
+        .await
+        .unwrap();
+    let case = &steps.last().unwrap().event.case;
+    assert_eq!(case.priorities, [Priority::Emergency, Priority::Moral]);
+    assert!(case.priorities_confirmed);
+    let audit = h.tracker.store.audit(&id).unwrap();
+    let last = audit.last().unwrap();
+    assert_eq!(last.kind, "priorities_set");
+    assert_eq!(last.actor, desk());
+    assert_eq!(last.data["from"], serde_json::json!(["credibility"]));
+    assert_eq!(last.data["to"], serde_json::json!(["emergency", "moral"]));
+    assert_eq!(last.data["reason"], "研判:实为突发事件");
+
+    // A later analyzer update with other priorities changes nothing the desk decided.
+    let mut e = event(
+        "e30",
+        "南明区",
+        vec![Priority::Decision, Priority::Credibility],
+    );
+    e.revision = 2;
+    h.event(e).await;
+    assert_eq!(
+        h.case("e30").case.priorities,
+        [Priority::Emergency, Priority::Moral]
+    );
+    assert!(!h.kinds(&id).contains(&"priorities_changed".to_string()));
+
+    // The same judgement again, or one without a reason, is refused and recorded.
+    let err = h
+        .cmd(
+            desk(),
+            set(vec![Priority::Emergency, Priority::Moral], "再次确认"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    assert_eq!(h.kinds(&id).last().unwrap(), "command_rejected");
+    let err = h
+        .cmd(desk(), set(vec![Priority::Decision], " "))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    // Confirming "none of the six" is a judgement too.
+    h.cmd(desk(), set(vec![], "不属于重点监测范围"))
+        .await
+        .unwrap();
+    assert!(h.case("e30").case.priorities.is_empty());
+}
+
+#[tokio::test]
+async fn marking_a_case_notified_puts_the_reply_on_the_deadline_board() {
+    let mut h = Harness::new();
+    h.event(event("e31", "云岩区", vec![Priority::Credibility]))
+        .await;
+    let id = h.case("e31").case.case_id;
+    assert!(
+        h.case("e31")
+            .case
+            .deadlines
+            .iter()
+            .all(|d| d.kind != DeadlineKind::CyberspaceReply),
+        "no reply is owed before the office notifies"
+    );
+    let notified_at = h.clock.now_utc() - Duration::hours(1);
+    let mark = |at: Option<DateTime<Utc>>| CaseCommand::MarkNotified {
+        case_id: id.clone(),
+        notified_at: at,
+        note: "网信办电话通报".into(),
+    };
+    let before = h.notices_to("cyberspace").len();
+    h.cmd(desk(), mark(Some(notified_at))).await.unwrap();
+    let c = h.case("e31");
+    assert!(c.case.flags.notified_by_cyberspace_office);
+    assert_eq!(c.cyberspace_notified_at, Some(notified_at));
+    assert_eq!(h.kinds(&id).last().unwrap(), "cyberspace_notified");
+    assert_eq!(h.notices_to("cyberspace").len(), before + 1);
+    assert!(
+        h.notices_to("yunyan")
+            .iter()
+            .any(|s| s.contains("网信通报"))
+    );
+    let reply_deadline = |h: &Harness| {
+        h.case("e31")
+            .case
+            .deadlines
+            .into_iter()
+            .find(|d| d.kind == DeadlineKind::CyberspaceReply)
+            .expect("cyberspace reply deadline")
+    };
+    let d = reply_deadline(&h);
+    assert_eq!(d.due_at, notified_at + Duration::hours(24));
+    assert_eq!((d.met_at, d.breached), (None, false));
+
+    // Marked twice, or from the future: refused.
+    assert_eq!(
+        h.cmd(desk(), mark(None)).await.unwrap_err().code(),
+        "invalid"
+    );
+
+    // The reply meets it; the tier's own deadline is unaffected by the extra one.
+    let at = h.clock.now_utc();
+    h.cmd(unit("周九", "yunyan"), reply(&id, at)).await.unwrap();
+    let d = reply_deadline(&h);
+    assert_eq!((d.met_at, d.breached), (Some(at), false));
+    assert_eq!(h.case("e31").case.state, CaseState::Responded);
+
+    let mut other = event("e32", "云岩区", vec![Priority::Credibility]);
+    other.title = "另一事件".into();
+    h.event(other).await;
+    let future = CaseCommand::MarkNotified {
+        case_id: h.case("e32").case.case_id,
+        notified_at: Some(h.clock.now_utc() + Duration::hours(1)),
+        note: String::new(),
+    };
+    assert_eq!(h.cmd(desk(), future).await.unwrap_err().code(), "invalid");
+}
+
+#[tokio::test]
+async fn an_unmet_cyberspace_reply_shows_as_breached_on_its_deadline() {
+    let mut h = Harness::new();
+    let mut e = event("e33", "清镇市", vec![]);
+    e.flags.notified_by_cyberspace_office = true;
+    h.event(e).await;
+    let id = h.case("e33").case.case_id;
+    h.clock.set(t0() + Duration::minutes(24 * 60 + 10));
+    h.tracker.fire_due_timers().await.unwrap();
+    let c = h.case("e33");
+    let d = c
+        .case
+        .deadlines
+        .iter()
+        .find(|d| d.kind == DeadlineKind::CyberspaceReply)
+        .expect("reply deadline");
+    assert!(d.breached, "{d:?}");
+    // Chased by its own reminder, not by the generic breach notice to supervision.
+    let kinds = h.kinds(&id);
+    assert!(kinds.contains(&"cyberspace_reply_overdue".to_string()));
+    assert!(!kinds.contains(&"breached".to_string()), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn opening_by_hand_as_notified_marks_the_events_case_if_it_has_one() {
+    let mut h = Harness::new();
+    let open = |event_id: &str| CaseCommand::Open {
+        event_id: Some(event_id.into()),
+        title: "网信部门通报的舆情".into(),
+        severity: None,
+        owner_unit_id: None,
+        detected_at: None,
+        notified_by_cyberspace_office: true,
+    };
+    // No case yet: one is opened, notified, with the reply on its deadlines.
+    let mut quiet = event("e34", "乌当区", vec![]);
+    quiet.heat = 1.0;
+    h.event(quiet).await;
+    h.cmd(desk(), open("e34")).await.unwrap();
+    let c = h.case("e34");
+    assert!(c.case.flags.notified_by_cyberspace_office && c.case.flags.manual);
+    assert!(c.open_reason.contains("网信部门通报"));
+    assert!(
+        c.case
+            .deadlines
+            .iter()
+            .any(|d| d.kind == DeadlineKind::CyberspaceReply)
+    );
+    // The event has a case by now: that case is marked instead of a refusal.
+    h.event(event("e35", "乌当区", vec![Priority::Credibility]))
+        .await;
+    h.cmd(desk(), open("e35")).await.unwrap();
+    let c = h.case("e35");
+    assert!(c.case.flags.notified_by_cyberspace_office);
+    assert_eq!(
+        h.kinds(&c.case.case_id).last().unwrap(),
+        "cyberspace_notified"
+    );
+}
+
+#[tokio::test]
+async fn notification_requests_go_to_the_outbox_once_and_bad_ones_are_refused() {
+    let h = Harness::new();
+    let request = |link: Option<&str>| NotificationRequest {
+        kind: "daily_report".into(),
+        title: "舆情日报 2026-05-09".into(),
+        text: "新增事件 3 起".into(),
+        link: link.map(String::from),
+        recipients: vec![],
+    };
+    let env = Envelope::new(
+        "daily_report:2026-05-09",
+        h.clock.now_utc(),
+        request(Some(
+            "https://yuqing.example.gov.cn/reports/archive/daily-2026-05-09.docx",
+        )),
+    );
+    h.tracker.handle_notification(env.clone()).await.unwrap();
+    // Redelivered: recognised, not queued again.
+    h.tracker.handle_notification(env).await.unwrap();
+    let out = h.tracker.store.outbox().unwrap();
+    let notes: Vec<_> = out.iter().filter(|o| o.case_id.is_empty()).collect();
+    assert_eq!(notes.len(), 1, "{out:?}");
+    let item = notes[0];
+    assert_eq!(item.id, "note:daily_report:2026-05-09:all");
+    assert_eq!(item.notice.recipients, ["*"]);
+    assert_eq!(item.notice.subject, "舆情日报 2026-05-09");
+    let body = respond::notify::webhook_body(item);
+    assert_eq!(body["kind"], "daily_report");
+    assert_eq!(
+        body["link"],
+        "https://yuqing.example.gov.cn/reports/archive/daily-2026-05-09.docx"
+    );
+    let robot = respond::notify::dingtalk_body(item);
+    let text = robot["markdown"]["text"].as_str().unwrap();
+    assert!(!text.contains("> "), "no case line: {text}");
+
+    for (id, bad) in [
+        ("n2", request(Some("javascript:alert(1)"))),
+        (
+            "n3",
+            NotificationRequest {
+                title: " ".into(),
+                ..request(None)
+            },
+        ),
+    ] {
+        let err = h
+            .tracker
+            .handle_notification(Envelope::new(id, h.clock.now_utc(), bad))
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+    }
 }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::bus::EmbeddedBus;
-use common::wire::{Envelope, EventUpdate, Jurisdiction, Priority};
+use common::wire::{Envelope, EventUpdate, Jurisdiction, NotificationRequest, Priority};
 use common::{SharedBus, Shutdown, StageContext, SystemClock, topics};
 use respond::Config;
 use respond::config::{ChannelKind, SmtpTls};
@@ -126,9 +126,8 @@ async fn wait_for(what: &str, seen: &Shared, cond: impl Fn(&Seen) -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_channel_delivers_in_its_format() {
-    let seen: Shared = Arc::default();
+/// The receivers on 127.0.0.1, recording into `seen`; returns their base URL.
+async fn serve_receivers(seen: &Shared) -> String {
     let app = Router::new()
         .route("/hook", post(webhook))
         .route("/robot/send", post(dingtalk))
@@ -138,6 +137,111 @@ async fn every_channel_delivers_in_its_format() {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", http.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(http, app).await.unwrap() });
+    base
+}
+
+struct Running {
+    _dir: tempfile::TempDir,
+    bus: SharedBus,
+    store: respond::CaseStore,
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<Result<(), respond::Error>>,
+}
+
+/// The stage with the real senders on an embedded bus in a temporary directory.
+fn run_stage(config: Config) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let bus: SharedBus = Arc::new(EmbeddedBus::open(&dir.path().join("bus"), "", 10_000).unwrap());
+    let ctx = StageContext {
+        bus: bus.clone(),
+        clock: Arc::new(SystemClock),
+        data_dir: dir.path().to_path_buf(),
+    };
+    let shutdown = Shutdown::new();
+    // Keep a clone of the store to read cases while the stage runs (one opener per directory).
+    let store = respond::open_store(&ctx).unwrap();
+    let task = tokio::spawn(respond::run_with_store(
+        store.clone(),
+        config,
+        ctx,
+        shutdown.clone(),
+    ));
+    Running {
+        _dir: dir,
+        bus,
+        store,
+        shutdown,
+        task,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_request_on_the_bus_is_delivered_once() {
+    let seen: Shared = Arc::default();
+    let base = serve_receivers(&seen).await;
+    let mut config = Config::default();
+    config.notify.case_link = "https://yq.example/inbox?case={case_id}".into();
+    let everyone = support::channel("all", ChannelKind::Webhook, Some(format!("{base}/hook")));
+    let mut unit = support::channel(
+        "unit",
+        ChannelKind::Wecom,
+        Some(format!("{base}/cgi-bin/webhook/send?key=k")),
+    );
+    unit.recipients = vec!["yunyan".into()];
+    config.notify.channels = vec![everyone, unit];
+    let stage = run_stage(config);
+
+    let link = "https://yq.example/reports/archive/daily-2026-11-25.docx";
+    let request = Envelope::new(
+        "daily_report:2026-11-25",
+        chrono::Utc::now(),
+        NotificationRequest {
+            kind: "daily_report".into(),
+            title: "舆情日报(2026-11-25)".into(),
+            text: "新增事件 3 起,案件 2 件".into(),
+            link: Some(link.into()),
+            recipients: vec![],
+        },
+    );
+    for _ in 0..2 {
+        // Published twice (a make-up run after a crash): delivered once.
+        common::bus::publish(
+            stage.bus.as_ref(),
+            topics::NOTIFICATIONS,
+            "daily_report",
+            &request,
+        )
+        .await
+        .unwrap();
+    }
+    wait_for("the notice", &seen, |s| s.webhook.len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    {
+        let s = seen.lock().unwrap();
+        assert_eq!(s.webhook.len(), 1);
+        assert!(
+            s.wecom.is_empty(),
+            "the unit's channel serves only its unit"
+        );
+        let body: Value = serde_json::from_slice(&s.webhook[0].1).unwrap();
+        assert_eq!(body["kind"], "daily_report");
+        assert_eq!(body["subject"], "舆情日报(2026-11-25)");
+        assert_eq!(body["link"], link);
+        assert_eq!(body["case_id"], "");
+        assert_eq!(
+            body["text"],
+            format!("新增事件 3 起,案件 2 件\n详情:{link}")
+        );
+    }
+    stage.shutdown.cancel();
+    stage.task.await.unwrap().unwrap();
+    assert_eq!(stage.store.sent_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_channel_delivers_in_its_format() {
+    let seen: Shared = Arc::default();
+    let base = serve_receivers(&seen).await;
     let smtp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let smtp_port = smtp.local_addr().unwrap().port();
     tokio::spawn(smtp_server(smtp, seen.clone()));
@@ -179,23 +283,13 @@ async fn every_channel_delivers_in_its_format() {
     );
     other.recipients = vec!["yunyan".into()];
     config.notify.channels = vec![hook, ding, wecom, flaky, mail, other];
-
-    let dir = tempfile::tempdir().unwrap();
-    let bus: SharedBus = Arc::new(EmbeddedBus::open(&dir.path().join("bus"), "", 10_000).unwrap());
-    let ctx = StageContext {
-        bus: bus.clone(),
-        clock: Arc::new(SystemClock),
-        data_dir: dir.path().to_path_buf(),
-    };
-    let shutdown = Shutdown::new();
-    // Keep a clone of the store to read cases while the stage runs (one opener per directory).
-    let store = respond::open_store(&ctx).unwrap();
-    let stage = tokio::spawn(respond::run_with_store(
-        store.clone(),
-        config,
-        ctx,
-        shutdown.clone(),
-    ));
+    let Running {
+        _dir,
+        bus,
+        store,
+        shutdown,
+        task: stage,
+    } = run_stage(config);
 
     let now = chrono::Utc::now();
     let event = EventUpdate {

@@ -31,15 +31,7 @@ pub fn kafka_bootstrap() -> String {
 
 /// A fresh topic namespace, so tests never see each other's messages on a shared broker.
 pub fn fresh_namespace(test: &str) -> String {
-    format!("t-{test}-{}.", uuid_like())
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}-{}", nanos, std::process::id())
+    format!("t-{test}-{}.", uuid::Uuid::now_v7())
 }
 
 /// The built-in configuration pointed at `data_dir`, crawling the feed site at `feed_base`.

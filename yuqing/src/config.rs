@@ -49,3 +49,35 @@ pub fn defaults() -> String {
 pub fn load(file: Option<&Path>) -> Result<Config, common::config::ConfigError> {
     common::config::load(&defaults(), file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_a_file_overrides_them() {
+        let defaults = load(None).unwrap();
+        assert_eq!(defaults.bus.kind, common::config::BusKind::Embedded);
+        assert!(defaults.ingest.sources.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("yuqing.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/var/lib/yuqing\"\n[bus]\nkind = \"kafka\"\n[bus.kafka]\nbootstrap = \"kafka:9092\"\n",
+        )
+        .unwrap();
+        let config = load(Some(&file)).unwrap();
+        assert_eq!(config.bus.kind, common::config::BusKind::Kafka);
+        assert_eq!(config.bus.kafka.bootstrap, "kafka:9092");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/yuqing"));
+        // Untouched keys keep their defaults.
+        assert_eq!(config.bus.kafka.partitions, defaults.bus.kafka.partitions);
+    }
+
+    #[test]
+    fn the_deployment_example_config_loads() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/yuqing.toml");
+        load(Some(Path::new(example))).unwrap();
+    }
+}

@@ -53,10 +53,7 @@ async fn get_json(url: &str) -> Option<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stages_as_separate_processes_on_kafka_survive_a_kill() {
-    let bootstrap = std::env::var("KAFKA_BOOTSTRAP").expect(
-        "KAFKA_BOOTSTRAP is not set: run the suite with scripts/test.sh, which starts Apache Kafka",
-    );
-    eprintln!("process test runs against the Kafka broker at {bootstrap}");
+    let bootstrap = tests::kafka_bootstrap();
     let site_shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     // The feed's ~165 s of releases in about 20 s, so the kill lands mid-stream.
@@ -64,7 +61,7 @@ async fn stages_as_separate_processes_on_kafka_survive_a_kill() {
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let namespace = format!("t-proc-{}.", uuid_like());
+    let namespace = tests::fresh_namespace("proc");
     let mut doc = toml::Table::new();
     let mut bus = toml::Table::new();
     bus.insert("kind".into(), "kafka".into());
@@ -158,14 +155,6 @@ async fn stages_as_separate_processes_on_kafka_survive_a_kill() {
         "events count each document once after the kill"
     );
     site_shutdown.cancel();
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{nanos:x}")
 }
 
 #[test]

@@ -224,18 +224,59 @@ pub struct Judge {
     note: String,
 }
 
-/// 研判 of an event's categories: the desk confirms the machine's or sets its own.
+/// The open cases of an event, as the read model knows them (normally one).
+fn open_cases_of_event(state: &SharedState, event_id: &str) -> ApiResult<Vec<String>> {
+    let mut open = Vec::new();
+    for case_id in state.store.cases_of_event(event_id)? {
+        if state
+            .store
+            .case(&case_id)?
+            .is_some_and(|c| c.case.state.is_open())
+        {
+            open.push(case_id);
+        }
+    }
+    Ok(open)
+}
+
+/// 研判 of an event's categories: the desk confirms the machine's or sets its own. With a case,
+/// it is the case's (`set_priorities`, audited by respond; the read model takes it from the
+/// case event that comes back, answer 202). Without one, the read model keeps it (200).
 pub async fn judge_event(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(req): Json<Judge>,
-) -> ApiResult<Json<views::EventView>> {
+) -> ApiResult<Response> {
     let cur = gate_write(&state, &headers, DESK, None)?;
     let ev = state.store.event(&id)?.ok_or(ApiError::NotFound)?;
     let mut priorities = req.priorities;
     priorities.sort();
     priorities.dedup();
+    let cases = open_cases_of_event(&state, &id)?;
+    if !cases.is_empty() {
+        let note = req.note.trim();
+        let reason = if note.is_empty() {
+            "研判确认"
+        } else {
+            note
+        };
+        for case_id in &cases {
+            publish_command(
+                &state,
+                case_id,
+                cur.actor(),
+                CaseCommand::SetPriorities {
+                    case_id: case_id.clone(),
+                    priorities: priorities.clone(),
+                    reason: reason.to_string(),
+                },
+            )
+            .await?;
+        }
+        let view = views::event_view(&state.store, &ev)?;
+        return Ok((StatusCode::ACCEPTED, Json(view)).into_response());
+    }
     state.store.put_judgement(
         &id,
         &crate::store::Judgement {
@@ -249,7 +290,7 @@ pub async fn judge_event(
     if let Ok(m) = LiveMessage::for_event(&view) {
         let _ = state.live.send(m);
     }
-    Ok(Json(view))
+    Ok(Json(view).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -482,6 +523,23 @@ async fn send_command(
     actor: common::wire::Actor,
     command: CaseCommand,
 ) -> ApiResult<Response> {
+    let message_id = publish_command(state, key, actor, command).await?;
+    // Accepted, not applied: the case changes when the respond stage publishes its case event.
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "message_id": message_id })),
+    )
+        .into_response())
+}
+
+/// Publish one command to respond, keyed by `key` (the case id, or the event id of an open);
+/// returns its message id.
+async fn publish_command(
+    state: &SharedState,
+    key: &str,
+    actor: common::wire::Actor,
+    command: CaseCommand,
+) -> ApiResult<String> {
     let message_id = new_message_id();
     let env = Envelope::new(
         message_id.clone(),
@@ -495,12 +553,7 @@ async fn send_command(
         .metrics
         .commands_published
         .fetch_add(1, Ordering::Relaxed);
-    // Accepted, not applied: the case changes when the respond stage publishes its case event.
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "message_id": message_id })),
-    )
-        .into_response())
+    Ok(message_id)
 }
 
 #[derive(Debug, Deserialize)]
@@ -538,14 +591,15 @@ pub async fn open_case(
             severity: req.severity,
             owner_unit_id: req.owner_unit_id.filter(|u| !u.trim().is_empty()),
             detected_at,
+            notified_by_cyberspace_office: false,
         },
     )
     .await
 }
 
-/// Mark an item as notified by the cyberspace office (网信部门通报). The wire has no command for
-/// flagging an existing item, so the item is re-entered through manual intake with the flag set
-/// (its own doc id, pointing back at the original), which gives it a tracked reply downstream.
+/// Mark an item as notified by the cyberspace office (网信部门通报): its event's open case gets
+/// `mark_notified`; an event without a case gets one opened with the flag (respond marks the
+/// event's case instead if it opened one meanwhile). Respond then tracks the reply deadline.
 pub async fn notify_item(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -554,31 +608,38 @@ pub async fn notify_item(
     let cur = gate_write(&state, &headers, DESK, None)?;
     let item = state.store.item(&doc_id)?.ok_or(ApiError::NotFound)?;
     let now = state.ctx.clock.now();
-    let raw = RawDocument {
-        doc_id: format!("notified:{doc_id}"),
-        source_id: "cyberspace-office".into(),
-        source_kind: SourceKind::Manual,
-        url: item.doc.url.clone(),
-        title: item.doc.title.clone(),
-        body: item.doc.summary.clone(),
-        published_at: item.doc.published_at,
-        // The response clock keeps running from the original detection.
-        fetched_at: item.doc.detected_at,
-        site_name: item.doc.site_name.clone(),
-        tags: vec![
-            "网信部门通报".into(),
-            format!("marked_by:{}", cur.user.name),
-        ],
-        source_weight: 1.0,
-        flags: DocFlags {
+    let event_id = item.doc.event_id.clone();
+    let cases = open_cases_of_event(&state, &event_id)?;
+    let mut message_ids = Vec::new();
+    if cases.is_empty() {
+        // The response clock keeps running from the event's (or the item's) first detection.
+        let detected_at = state
+            .store
+            .event(&event_id)?
+            .map_or(item.doc.detected_at, |ev| ev.event.first_detected_at);
+        let title = if item.doc.title.trim().is_empty() {
+            item.doc.summary.chars().take(60).collect()
+        } else {
+            item.doc.title.clone()
+        };
+        let command = CaseCommand::Open {
+            event_id: Some(event_id.clone()),
+            title,
+            severity: None,
+            owner_unit_id: None,
+            detected_at: Some(detected_at),
             notified_by_cyberspace_office: true,
-            reported_by_unit: None,
-            manual: true,
-        },
-        near_duplicate_of: Some(doc_id.clone()),
-        ..RawDocument::default()
-    };
-    publish_raw(&state, raw).await?;
+        };
+        message_ids.push(publish_command(&state, &event_id, cur.actor(), command).await?);
+    }
+    for case_id in &cases {
+        let command = CaseCommand::MarkNotified {
+            case_id: case_id.clone(),
+            notified_at: Some(now),
+            note: format!("条目 {doc_id}"),
+        };
+        message_ids.push(publish_command(&state, case_id, cur.actor(), command).await?);
+    }
     state.store.mark_notified(&doc_id, now)?;
     if let Some(item) = state.store.item(&doc_id)? {
         // Other desks see the mark at once.
@@ -588,7 +649,7 @@ pub async fn notify_item(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "ok": true })),
+        Json(serde_json::json!({ "ok": true, "message_ids": message_ids })),
     )
         .into_response())
 }
@@ -1014,35 +1075,67 @@ fn download(bytes: Vec<u8>, mime: &'static str, filename: String) -> Response {
         .into_response()
 }
 
-pub async fn report_docx(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Path(period): Path<String>,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    gate(&state, &headers, STAFF, false)?;
-    let r = build_report(&state, &period, &q)?;
-    let bytes = export::docx(&r)?;
-    Ok(download(
-        bytes,
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        format!("yuqing-{}-{}.docx", r.period, r.start_date),
-    ))
+/// The download formats of a report.
+#[derive(Clone, Copy)]
+enum FileFormat {
+    Docx,
+    Xlsx,
 }
 
-pub async fn report_xlsx(
+impl FileFormat {
+    /// The format a file name ends in (`report.docx`, `daily-2026-11-25.xlsx`).
+    fn of(name: &str) -> Option<Self> {
+        if name.ends_with(".docx") {
+            Some(FileFormat::Docx)
+        } else if name.ends_with(".xlsx") {
+            Some(FileFormat::Xlsx)
+        } else {
+            None
+        }
+    }
+
+    fn ext(self) -> &'static str {
+        match self {
+            FileFormat::Docx => "docx",
+            FileFormat::Xlsx => "xlsx",
+        }
+    }
+
+    fn mime(self) -> &'static str {
+        match self {
+            FileFormat::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            FileFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+
+    fn render(self, r: &reports::Report) -> Result<Vec<u8>, crate::Error> {
+        match self {
+            FileFormat::Docx => export::docx(r),
+            FileFormat::Xlsx => export::xlsx(r),
+        }
+    }
+}
+
+/// `/reports/{period}/report.docx` and `/reports/{period}/report.xlsx`.
+pub async fn report_file(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    Path(period): Path<String>,
+    Path((period, file)): Path<(String, String)>,
     Query(q): Query<ReportQuery>,
 ) -> ApiResult<Response> {
+    let format = file
+        .strip_prefix("report.")
+        .and_then(|_| FileFormat::of(&file))
+        .ok_or(ApiError::NotFound)?;
     gate(&state, &headers, STAFF, false)?;
     let r = build_report(&state, &period, &q)?;
-    let bytes = export::xlsx(&r)?;
+    let bytes = format.render(&r)?;
     Ok(download(
         bytes,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        format!("yuqing-{}-{}.xlsx", r.period, r.start_date),
+        format.mime(),
+        format!("yuqing-{}-{}.{}", r.period, r.start_date, format.ext()),
     ))
 }
 
@@ -1096,10 +1189,7 @@ pub async fn archive_file(
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|_| ApiError::NotFound)?;
-    let mime = if name.ends_with(".docx") {
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    } else {
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    };
-    Ok(download(bytes, mime, name))
+    // `is_archive_name` admits only the two formats.
+    let format = FileFormat::of(&name).ok_or(ApiError::NotFound)?;
+    Ok(download(bytes, format.mime(), name))
 }

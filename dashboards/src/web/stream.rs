@@ -185,16 +185,7 @@ mod tests {
     use super::*;
 
     fn msg(kind: &'static str, id: &str, json: &str) -> LiveMessage {
-        LiveMessage {
-            kind,
-            id: id.into(),
-            json: json.into(),
-            priorities: Vec::new(),
-            district: None,
-            source: None,
-            sentiment: None,
-            owner_unit: None,
-        }
+        LiveMessage::with_json(kind, id, json)
     }
 
     #[test]

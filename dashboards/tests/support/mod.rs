@@ -22,10 +22,19 @@ pub struct Harness {
     pub clock: common::SharedClock,
 }
 
-pub fn config() -> dashboards::Config {
+/// The shipped defaults (anonymous reads off).
+pub fn default_config() -> dashboards::Config {
     common::config::load::<Wrapper>(dashboards::DEFAULT_CONFIG, None)
         .expect("default config parses")
         .dashboards
+}
+
+/// The loopback test setup: anonymous reads of the JSON API and the desk page, turned on
+/// explicitly as `yuqing demo` does (the default is off).
+pub fn public_config() -> dashboards::Config {
+    let mut c = default_config();
+    c.auth.public_read_api = true;
+    c
 }
 
 #[derive(serde::Deserialize)]
@@ -115,8 +124,31 @@ impl Harness {
         self.send(topics::CASE_EVENTS, &key, ev).await;
     }
 
+    /// GET `path` as `client`: the response, whatever its status.
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.expect("get")
+    }
+
+    pub async fn get_text(&self, client: &reqwest::Client, path: &str) -> String {
+        self.get(client, path).await.text().await.expect("text")
+    }
+
+    pub async fn get_bytes(&self, client: &reqwest::Client, path: &str) -> Vec<u8> {
+        let body = self.get(client, path).await.bytes().await.expect("bytes");
+        body.to_vec()
+    }
+
+    /// `/api/me` as `client` sees it (a null user when not logged in).
+    pub async fn me(&self, client: &reqwest::Client) -> serde_json::Value {
+        self.get(client, "/api/me")
+            .await
+            .json()
+            .await
+            .expect("json")
+    }
+
     pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
-        let res = client.get(self.url(path)).send().await.expect("get");
+        let res = self.get(client, path).await;
         assert!(res.status().is_success(), "GET {path}: {}", res.status());
         res.json().await.expect("json")
     }
@@ -146,34 +178,29 @@ impl Harness {
 
     /// Read every command the dashboards published, in order.
     pub async fn commands(&self, group: &str, n: usize) -> Vec<Envelope<CaseCommandRequest>> {
-        let mut sub = self
-            .bus
-            .subscribe(topics::CASE_COMMANDS, group)
+        self.read(topics::CASE_COMMANDS, group, n, "command arrives")
             .await
-            .expect("subscribe");
-        let mut out = Vec::new();
-        while out.len() < n {
-            let d = tokio::time::timeout(Duration::from_secs(30), sub.recv())
-                .await
-                .expect("command arrives")
-                .expect("recv");
-            out.push(Envelope::decode(&d.payload).expect("decode"));
-            sub.ack(&d).await.expect("ack");
-        }
-        out
     }
 
     pub async fn raw_documents(&self, group: &str, n: usize) -> Vec<Envelope<RawDocument>> {
-        let mut sub = self
-            .bus
-            .subscribe(topics::RAW_DOCUMENTS, group)
+        self.read(topics::RAW_DOCUMENTS, group, n, "raw document arrives")
             .await
-            .expect("subscribe");
+    }
+
+    /// The first `n` messages of `topic` for consumer group `group`, acknowledged.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        topic: &str,
+        group: &str,
+        n: usize,
+        what: &str,
+    ) -> Vec<Envelope<T>> {
+        let mut sub = self.bus.subscribe(topic, group).await.expect("subscribe");
         let mut out = Vec::new();
         while out.len() < n {
             let d = tokio::time::timeout(Duration::from_secs(30), sub.recv())
                 .await
-                .expect("raw document arrives")
+                .expect(what)
                 .expect("recv");
             out.push(Envelope::decode(&d.payload).expect("decode"));
             sub.ack(&d).await.expect("ack");
@@ -276,6 +303,7 @@ pub fn case(id: &str, unit: &str, seq: u64, state: CaseState, at: DateTime<Utc>)
         tier: Tier::Standard,
         severity: Some(Severity::General),
         severity_confirmed: false,
+        priorities_confirmed: false,
         priorities: vec![Priority::PublicInterest],
         disposition: None,
         detected_at: at,
@@ -323,6 +351,11 @@ pub fn form_csrf(html: &str) -> String {
     html[start..end].to_string()
 }
 
+/// The CSRF token of the login form, as `c` gets it (with its cookie twin in `c`'s jar).
+pub async fn login_csrf(h: &Harness, c: &reqwest::Client) -> String {
+    form_csrf(&h.get_text(c, "/login").await)
+}
+
 /// Log in through the real form; returns the response of the POST.
 pub async fn login_as(
     h: &Harness,
@@ -330,15 +363,7 @@ pub async fn login_as(
     name: &str,
     password: &str,
 ) -> reqwest::Response {
-    let page = c
-        .get(h.url("/login"))
-        .send()
-        .await
-        .expect("login page")
-        .text()
-        .await
-        .expect("text");
-    let csrf = form_csrf(&page);
+    let csrf = login_csrf(h, c).await;
     c.post(h.url("/login"))
         .form(&[
             ("username", name),
@@ -355,20 +380,15 @@ pub async fn session(h: &Harness, name: &str) -> (reqwest::Client, String) {
     let c = client();
     let res = login_as(h, &c, name, PASSWORD).await;
     assert_eq!(res.status(), 303, "login of {name}");
-    let me: serde_json::Value = c
-        .get(h.url("/api/me"))
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("json");
+    let me = h.me(&c).await;
     assert_eq!(me["user"], name);
     (c, me["csrf"].as_str().expect("csrf").to_string())
 }
 
+/// Every page and API behind a login (the default, spelled out so these tests do not depend
+/// on it).
 pub fn private_config() -> dashboards::Config {
-    let mut c = config();
+    let mut c = default_config();
     c.auth.public_read_api = false;
     c
 }
