@@ -34,14 +34,17 @@ say "formatting"
 cargo fmt --all -- --check
 
 say "Apache Kafka"
-started_kafka=0
+broker="a running broker (KAFKA_BOOTSTRAP was given)"
 if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
   trap 'scripts/kafka.sh stop' EXIT
-  KAFKA_BOOTSTRAP=$(scripts/kafka.sh start | sed -n 's/^KAFKA_BOOTSTRAP=//p')
-  started_kafka=1
+  kafka_log="${TMPDIR:-/tmp}/yuqing-kafka-start.log"
+  KAFKA_BOOTSTRAP=$(scripts/kafka.sh start 2>"$kafka_log" | sed -n 's/^KAFKA_BOOTSTRAP=//p') \
+    || { cat "$kafka_log" >&2; exit 1; }
+  cat "$kafka_log"
+  broker=$(grep -oE 'Apache Kafka [0-9.]+|tansu' "$kafka_log" | tail -n 1)
 fi
 export KAFKA_BOOTSTRAP
-echo "tests use the Kafka broker at $KAFKA_BOOTSTRAP (started here: $started_kafka)"
+echo "tests use $broker at $KAFKA_BOOTSTRAP"
 
 say "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -52,5 +55,7 @@ status=${PIPESTATUS[0]}
 grep -E '^test result:' "${TMPDIR:-/tmp}/yuqing-test.log" | awk '
   { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i; if ($(i+1) ~ /^ignored;/) s += $i } }
   END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, s }'
+echo "tests that ran against $broker at $KAFKA_BOOTSTRAP:"
+grep -E '^test .*(kafka|Kafka).* \.\.\. ' "${TMPDIR:-/tmp}/yuqing-test.log" | sed 's/^/  /' || true
 echo "test.sh finished in $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit "$status"

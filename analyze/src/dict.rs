@@ -38,7 +38,8 @@ fn key(s: &str) -> u64 {
 }
 
 pub struct TokenDict<V> {
-    /// hash(token) → (value of the one-token word, most tokens of any word starting with it)
+    /// hash(token) → (value of the one-token word, bit k set when some word of k tokens starts
+    /// with it), so only the n-gram lengths that exist are probed.
     first: FxHashMap<u64, (Option<u32>, u8)>,
     /// hash(multi-token word) → value
     multi: FxHashMap<u64, u32>,
@@ -77,11 +78,11 @@ impl<V> TokenDict<V> {
         for (i, word) in words.iter().enumerate() {
             let i = i as u32;
             // The whole word as one token (jieba may keep it whole in context).
-            first.entry(key(word)).or_insert((None, 1)).0 = Some(i);
+            first.entry(key(word)).or_insert((None, 0)).0 = Some(i);
             let parts = jieba.cut(word, true);
             if parts.len() > 1 && parts.len() <= MAX_TOKENS {
-                let e = first.entry(key(parts[0].word)).or_insert((None, 1));
-                e.1 = e.1.max(parts.len() as u8);
+                let e = first.entry(key(parts[0].word)).or_insert((None, 0));
+                e.1 |= 1 << parts.len();
                 multi.insert(key(word), i);
             }
         }
@@ -90,6 +91,16 @@ impl<V> TokenDict<V> {
             multi,
             values,
             words,
+        }
+    }
+
+    /// The same dictionary with every value transformed (e.g. flattened into one array).
+    pub fn map_values<W>(self, f: impl FnMut(V) -> W) -> TokenDict<W> {
+        TokenDict {
+            first: self.first,
+            multi: self.multi,
+            values: self.values.into_iter().map(f).collect(),
+            words: self.words,
         }
     }
 
@@ -115,14 +126,18 @@ impl<V> TokenDict<V> {
         let n = seg.len();
         let mut i = 0;
         while i < n {
-            let Some(&(single, maxk)) = self.first.get(&key(seg.token(i))) else {
+            let Some(&(single, lengths)) = self.first.get(&key(seg.token(i))) else {
                 self.find_inside(seg, i, &mut out);
                 i += 1;
                 continue;
             };
             let mut matched = false;
-            let mut k = (maxk as usize).min(n - i);
+            let mut k = MAX_TOKENS.min(n - i);
             while k >= 2 {
+                if lengths & (1 << k) == 0 {
+                    k -= 1;
+                    continue;
+                }
                 if let Some(&v) = self.multi.get(&key(seg.ngram(i, k))) {
                     out.push(Found {
                         value: v,

@@ -2,9 +2,13 @@
 //!
 //! Each analyzed item joins the most similar active event — one seen within the window whose
 //! keyword profile covers enough of the item's weighted keywords (title keywords count double,
-//! a near-duplicate joins its original's event outright) — or opens a new one. Items in two
-//! different districts never share an event: the same kind of incident in 南明区 and 花溪区 is
-//! two cases for two owners.
+//! a near-duplicate joins its original's event outright) — or, failing that, an active event
+//! with the same incident signature: the same kind of incident (爆炸, 洪涝 …) in the same place
+//! (one county and no two different townships, the same set of counties, or the same place
+//! elsewhere). A newspaper report, an eyewitness post ("听说…太吓人了") and a follow-up with a
+//! new death toll share few words but one signature. Otherwise the item opens a new event. Items
+//! in two different districts never share an event: the same kind of incident in 南明区 and
+//! 花溪区 is two cases for two owners; an unknown place never matches by signature.
 //!
 //! This module is pure: it holds the state and is told the time; the stage persists it.
 
@@ -33,6 +37,8 @@ pub struct Item<'a> {
     pub doc_id: &'a str,
     pub source_id: &'a str,
     pub title: &'a str,
+    /// A post on a social platform (its "title" is the start of the post).
+    pub social: bool,
     pub detected_at: DateTime<Utc>,
     pub source_weight: f32,
     pub engagement: u64,
@@ -55,6 +61,12 @@ pub struct EventState {
     pub domain_votes: BTreeMap<String, u32>,
     pub county_votes: BTreeMap<String, u32>,
     pub negative_sum: f64,
+    /// The incident kind (爆炸, 洪涝 …) of the first item that named one.
+    #[serde(default)]
+    pub incident_kind: Option<String>,
+    /// Whether the title is still that of a social post (a titled report replaces it).
+    #[serde(default)]
+    pub title_from_social: bool,
 }
 
 const MAX_TERMS: usize = 40;
@@ -65,6 +77,8 @@ const MAX_HOURS: usize = 72;
 pub struct Events {
     pub events: HashMap<String, EventState>,
     index: HashMap<String, HashSet<String>>,
+    /// incident kind → events of that kind.
+    by_kind: HashMap<String, HashSet<String>>,
     /// doc id → event id for near-duplicate joins (active window only).
     doc_event: HashMap<String, String>,
     /// source id → hourly counts, for the source's own baseline.
@@ -110,6 +124,30 @@ fn latest_and_baseline(h: &VecDeque<(i64, u64)>, now_hour: i64) -> (u64, f64) {
     }
 }
 
+/// Whether two jurisdictions name the same concrete place: one county (and no two different
+/// townships), the same set of the city's counties, or the same place elsewhere. Unknown places
+/// never match: two car crashes somewhere in China are not one event.
+fn same_place(a: &Jurisdiction, b: &Jurisdiction) -> bool {
+    match (a, b) {
+        (
+            Jurisdiction::Local {
+                county: c1,
+                township: t1,
+            },
+            Jurisdiction::Local {
+                county: c2,
+                township: t2,
+            },
+        ) => c1 == c2 && (t1.is_none() || t2.is_none() || t1 == t2),
+        (Jurisdiction::City { counties: a }, Jurisdiction::City { counties: b }) => a == b,
+        (
+            Jurisdiction::Elsewhere { place: Some(a) },
+            Jurisdiction::Elsewhere { place: Some(b) },
+        ) => a == b,
+        _ => false,
+    }
+}
+
 /// Deterministic event id from the first item's id.
 pub fn event_id_for(doc_id: &str) -> String {
     let digest = Sha256::digest(doc_id.as_bytes());
@@ -125,11 +163,11 @@ fn county_of(j: &Jurisdiction) -> Option<&str> {
 
 fn item_terms(a: &Analysis) -> Vec<(String, f32)> {
     let mut terms: BTreeMap<String, f32> = BTreeMap::new();
-    for (k, w) in &a.keywords {
-        *terms.entry(k.clone()).or_default() += *w;
+    for (k, w) in a.keywords.iter() {
+        *terms.entry(k.to_string()).or_default() += w;
     }
-    for k in &a.title_keywords {
-        *terms.entry(k.clone()).or_default() += 1.5;
+    for k in a.title_keywords.words() {
+        *terms.entry(k.to_string()).or_default() += 1.5;
     }
     terms.into_iter().collect()
 }
@@ -151,6 +189,12 @@ impl Events {
         for d in &s.update.recent_doc_ids {
             self.doc_event.insert(d.clone(), id.clone());
         }
+        if let Some(k) = &s.incident_kind {
+            self.by_kind
+                .entry(k.clone())
+                .or_default()
+                .insert(id.clone());
+        }
         self.events.insert(id, s);
     }
 
@@ -161,6 +205,14 @@ impl Events {
                     set.remove(id);
                     if set.is_empty() {
                         self.index.remove(t);
+                    }
+                }
+            }
+            if let Some(k) = &s.incident_kind {
+                if let Some(set) = self.by_kind.get_mut(k) {
+                    set.remove(id);
+                    if set.is_empty() {
+                        self.by_kind.remove(k);
                     }
                 }
             }
@@ -209,6 +261,15 @@ impl Events {
                 }
             }
         }
+        // Reports of one incident are worded differently by a newspaper, an eyewitness and a
+        // follow-up with a new toll; what they share is the kind of incident and the place. An
+        // event of the same kind in the same place is a candidate whatever the word overlap.
+        let kind = item.analysis.incident_kind.as_deref();
+        if let Some(ids) = kind.and_then(|k| self.by_kind.get(k)) {
+            for id in ids {
+                overlap.entry(id.as_str()).or_default();
+            }
+        }
         let county = county_of(&item.analysis.jurisdiction);
         overlap
             .into_iter()
@@ -224,7 +285,15 @@ impl Events {
                     }
                 }
                 let sim = o / total;
-                (sim >= p.similarity).then_some((id, sim))
+                let signature = kind.is_some()
+                    && kind == s.incident_kind.as_deref()
+                    && same_place(&item.analysis.jurisdiction, &s.update.jurisdiction);
+                // A signature match ranks above any match by words alone.
+                if signature {
+                    Some((id, 1.0 + sim))
+                } else {
+                    (sim >= p.similarity).then_some((id, sim))
+                }
             })
             .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))
             .map(|(id, _)| id.to_string())
@@ -244,12 +313,16 @@ impl Events {
                 last_seen_at: item.detected_at,
                 ..EventUpdate::default()
             },
+            title_from_social: item.social,
             ..EventState::default()
         });
         let a = item.analysis;
         let u = &mut s.update;
-        if u.title.is_empty() {
+        // The desk reads events by their title: a report's headline says what happened better
+        // than the first words of an eyewitness post that happened to arrive first.
+        if u.title.is_empty() || (s.title_from_social && !item.social && !item.title.is_empty()) {
             u.title = item.title.to_string();
+            s.title_from_social = item.social;
         }
         u.first_detected_at = u.first_detected_at.min(item.detected_at);
         u.last_seen_at = u.last_seen_at.max(item.detected_at);
@@ -293,6 +366,9 @@ impl Events {
             }
         }
         u.severity = merge_severity(&u.severity, &a.severity);
+        if s.incident_kind.is_none() {
+            s.incident_kind = a.incident_kind.clone();
+        }
 
         for (t, w) in &terms {
             *s.terms.entry(t.clone()).or_default() += *w;
@@ -412,9 +488,9 @@ mod tests {
         }
     }
 
-    /// Feed (doc id, minutes after start, title, body); expect the event index of each item
-    /// (0 = first event opened, 1 = second …).
-    fn check(items: &[(&str, i64, &str, &str)], expect: &[usize]) {
+    /// Feed (doc id, minutes after start, title, body) and return, per item, the index of its
+    /// event (0 = first event opened, 1 = second …) and that event's severity after the item.
+    fn cluster(items: &[(&str, i64, &str, &str)]) -> Vec<(usize, &'static str)> {
         let analyzer = match Analyzer::new(&Config::default()) {
             Ok(a) => a,
             Err(e) => panic!("{e}"),
@@ -435,6 +511,7 @@ mod tests {
                     doc_id: doc,
                     source_id: "s",
                     title,
+                    social: title.is_empty(),
                     detected_at: t0 + Duration::minutes(*minutes),
                     source_weight: 1.0,
                     engagement: 0,
@@ -451,8 +528,13 @@ mod tests {
                     ids.len() - 1
                 }
             };
-            got.push(idx);
+            got.push((idx, s.update.severity.level.map_or("-", |l| l.label_zh())));
         }
+        got
+    }
+
+    fn check(items: &[(&str, i64, &str, &str)], expect: &[usize]) {
+        let got: Vec<usize> = cluster(items).into_iter().map(|(i, _)| i).collect();
         assert_eq!(got, expect);
     }
 
@@ -525,6 +607,155 @@ mod tests {
                 ),
             ],
             &[0, 0, 1, 0, 1],
+        );
+    }
+
+    /// A newspaper, eyewitness posts and follow-ups word one incident differently; kind + place
+    /// join them, and the event's severity rises with the toll.
+    #[test]
+    fn one_incident_across_sources_by_kind_and_place() {
+        let got = cluster(&[
+            (
+                "news1",
+                0,
+                "云岩区一商住楼发生燃气爆炸 已致2人死亡",
+                "贵阳市云岩区中华北路附近一商住楼今晨发生燃气爆炸，已造成2人死亡、8人受伤，消防、公安部门正在现场处置。",
+            ),
+            (
+                "post1",
+                3,
+                "",
+                "#云岩区爆炸# 吓死了!!刚才中华北路那边轰的一声，听说炸死人了，整条街都是消防车，希望大家平安!",
+            ),
+            (
+                "news2",
+                10,
+                "开阳县暴雨引发山洪 3人失联",
+                "受持续强降雨影响，开阳县多个乡镇突发山洪，冲毁道路桥梁，目前3人失联，救援人员正在搜救。",
+            ),
+            (
+                "post2",
+                15,
+                "",
+                "开阳县这边的雨太吓人了，河水涨得好快，村口的桥都被冲垮了#开阳暴雨#",
+            ),
+            (
+                "rumor1",
+                20,
+                "",
+                "网传贵阳明天全城停水三天，自来水厂出事了，紧急扩散!!赶紧囤水!",
+            ),
+            (
+                "news3",
+                90,
+                "云岩区燃气爆炸事故遇难人数升至12人",
+                "记者从云岩区获悉，商住楼燃气爆炸事故遇难人数已升至12人，另有15人受伤住院。",
+            ),
+            (
+                "refute1",
+                120,
+                "",
+                "【辟谣】网传“贵阳全城停水三天”系谣言。经核实，我市各水厂供水正常，请市民不信谣、不传谣。",
+            ),
+        ]);
+        assert_eq!(
+            got,
+            [
+                (0, "一般"),
+                (0, "一般"),
+                (1, "较大"),
+                (1, "较大"),
+                (2, "-"),
+                (0, "重大"),
+                (2, "-"),
+            ]
+        );
+    }
+
+    #[test]
+    fn same_kind_in_another_township_or_unknown_place_is_another_event() {
+        check(
+            &[
+                (
+                    "a",
+                    0,
+                    "花溪区青岩镇一民房起火",
+                    "贵阳市花溪区青岩镇一民房起火，消防人员赶到后扑灭明火，无人员伤亡。",
+                ),
+                (
+                    "b",
+                    30,
+                    "花溪区石板镇一仓库发生火灾",
+                    "贵阳市花溪区石板镇一仓库发生火灾，浓烟滚滚，消防救援人员正在扑救。",
+                ),
+                ("c", 40, "", "一辆货车与轿车追尾，司机受轻伤"),
+                ("d", 50, "", "高速上两车追尾，交警正在处理"),
+            ],
+            &[0, 1, 2, 3],
+        );
+    }
+
+    /// An event opened by a post takes the headline of the first report that joins it.
+    #[test]
+    fn a_report_headline_replaces_a_post_title() {
+        let analyzer = match Analyzer::new(&Config::default()) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        };
+        let t0: DateTime<Utc> = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
+        let flags = common::wire::DocFlags::default();
+        let mut events = Events::default();
+        let mut titles = Vec::new();
+        for (doc, social, title, body) in [
+            (
+                "post",
+                true,
+                "#乌当区火灾# 好大的烟",
+                "#乌当区火灾# 好大的烟!乌当区新天那边一个仓库着火了,消防车来了好几辆",
+            ),
+            (
+                "news",
+                false,
+                "乌当区一仓库发生火灾 无人员伤亡",
+                "贵阳市乌当区新天寨附近一仓库今日下午发生火灾,消防救援人员迅速扑灭明火,无人员伤亡。",
+            ),
+            (
+                "post2",
+                true,
+                "乌当区仓库火灾现场",
+                "乌当区仓库火灾现场,烟太大了,大家绕行",
+            ),
+        ] {
+            let a = analyzer.analyze(&Input {
+                title,
+                body,
+                social,
+                ..Input::default()
+            });
+            let s = events.add(
+                &Item {
+                    doc_id: doc,
+                    source_id: doc,
+                    title,
+                    social,
+                    detected_at: t0,
+                    source_weight: 1.0,
+                    engagement: 0,
+                    near_duplicate_of: None,
+                    flags: &flags,
+                    analysis: &a,
+                },
+                &params(),
+            );
+            titles.push((s.update.doc_count, s.update.title));
+        }
+        assert_eq!(
+            titles,
+            [
+                (1, "#乌当区火灾# 好大的烟".to_string()),
+                (2, "乌当区一仓库发生火灾 无人员伤亡".to_string()),
+                (3, "乌当区一仓库发生火灾 无人员伤亡".to_string()),
+            ]
         );
     }
 

@@ -133,6 +133,19 @@ impl Lexicon {
         self.index.get(word).copied()
     }
 
+    /// The same sums as [`Lexicon::score`] without the evidence: `add(class, weight)` for every
+    /// distinct pattern (repeats diminished as there). Sorts the patterns in place, so callers
+    /// can pass a reused buffer and nothing is allocated.
+    pub fn accumulate(&self, patterns: &mut [u32], mut add: impl FnMut(usize, f32)) {
+        patterns.sort_unstable();
+        for run in patterns.chunk_by(|a, b| a == b) {
+            let factor: f32 = (1..=run.len().min(3)).map(|i| 1.0 / i as f32).sum();
+            for &(c, w) in &self.entries[run[0] as usize] {
+                add(c, w * factor);
+            }
+        }
+    }
+
     /// Sum of weights per class over the given pattern occurrences (in text order).
     pub fn score(&self, patterns: impl IntoIterator<Item = usize>) -> Scores {
         let mut patterns = patterns.into_iter().peekable();
@@ -175,5 +188,8 @@ mod tests {
         assert_eq!(s.words_of(&lex, 0), vec!["食物中毒".to_string()]);
         assert_eq!(lex.lookup("火"), Some(2));
         assert!(Lexicon::from_tsv("t", "bad line").is_err());
+        let mut sums = vec![0.0f32; 2];
+        lex.accumulate(&mut [2, 1, 2], |c, w| sums[c] += w);
+        assert_eq!(sums, s.by_class);
     }
 }

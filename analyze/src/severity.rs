@@ -132,7 +132,30 @@ pub fn extract(text: &str) -> Figures {
     ]) {
         return f;
     }
+    // Every figure is a numeral directly followed by a count word, 死/伤 or 元: look for one
+    // before collecting the characters.
+    let mut prev_numeral = false;
+    let candidate = text.chars().any(|c| {
+        let hit = prev_numeral
+            && matches!(
+                c,
+                '人' | '名' | '位' | '具' | '个' | '余' | '多' | '死' | '伤' | '元'
+            );
+        prev_numeral = is_numeral_char(c);
+        hit
+    });
+    if !candidate {
+        return f;
+    }
     let chars: Vec<char> = text.chars().collect();
+    // Byte offset of every character (and of the end): windows around a number are slices of
+    // the text, not new strings.
+    let offsets: Vec<usize> = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain([text.len()])
+        .collect();
+    let at = |k: usize| offsets[k.min(chars.len())];
     let mut i = 0;
     while i < chars.len() {
         if !is_numeral_char(chars[i]) || chars[i] == '.' {
@@ -150,27 +173,21 @@ pub fn extract(text: &str) -> Figures {
         ) {
             continue;
         }
-        let num_str: String = chars[start..i].iter().collect();
+        let num_str = &text[at(start)..at(i)];
         // 万/亿 right after the digits belong to the amount only when 元 follows (losses).
-        let Some(value) = parse_number(num_str.trim_end_matches(['万', '亿'])) else {
+        let digits = num_str.trim_end_matches(['万', '亿']);
+        let Some(value) = parse_number(digits) else {
             continue;
         };
-        let after: String = chars[i..(i + 10).min(chars.len())].iter().collect();
-        let before: String = chars[start.saturating_sub(10)..start].iter().collect();
-        let tail_units: String = num_str
-            .chars()
-            .rev()
-            .take_while(|c| matches!(c, '万' | '亿'))
-            .collect();
-        let span: String = chars[start.saturating_sub(4)..(i + 6).min(chars.len())]
-            .iter()
-            .collect();
+        let after = &text[at(i)..at(i + 10)];
+        let before = &text[at(start.saturating_sub(10))..at(start)];
+        let amount_unit = &num_str[digits.len()..];
+        let span = &text[at(start.saturating_sub(4))..at(i + 6)];
 
         // Losses: "直接经济损失(约|达|超)X万元/亿元/元".
         if before.contains("损失") {
-            let amount_unit: String = tail_units.chars().rev().collect();
             let yuan_after = after.trim_start_matches(['多', '余']);
-            let (mult, ok) = match (amount_unit.as_str(), yuan_after.chars().next()) {
+            let (mult, ok) = match (amount_unit, yuan_after.chars().next()) {
                 ("万", Some('元')) => (1.0, true),
                 ("亿", Some('元')) => (10_000.0, true),
                 ("", Some('元')) => (0.0001, true),
@@ -181,19 +198,18 @@ pub fn extract(text: &str) -> Figures {
             if ok {
                 let v = value * mult;
                 f.loss_wan_yuan = Some(f.loss_wan_yuan.map_or(v, |o: f64| o.max(v)));
-                f.evidence.push(span);
+                f.evidence.push(span.to_string());
                 continue;
             }
         }
-        if !tail_units.is_empty() {
+        if !amount_unit.is_empty() {
             continue;
         }
 
         // "3死5伤": a numeral directly followed by 死 / 伤.
-        if let Some(rest) = after.strip_prefix('死') {
+        if after.starts_with('死') {
             bump(&mut f.deaths, value);
-            f.evidence.push(span.clone());
-            let _ = rest;
+            f.evidence.push(span.to_string());
             continue;
         }
         if after.starts_with('伤') && before.ends_with('死') {
@@ -204,8 +220,11 @@ pub fn extract(text: &str) -> Figures {
         // "X人死亡", "X名学生受伤", "X人当场死亡".
         let quant = QUANTIFIER.iter().find(|q| after.starts_with(**q));
         if let Some(q) = quant {
-            let rest: String = after.chars().skip(q.chars().count()).take(6).collect();
-            let window: String = rest.chars().take(5).collect();
+            let rest = &after[q.len()..];
+            let window = rest
+                .char_indices()
+                .nth(5)
+                .map_or(rest, |(end, _)| &rest[..end]);
             let hit = |words: &[&str]| {
                 words
                     .iter()
@@ -225,29 +244,33 @@ pub fn extract(text: &str) -> Figures {
                 } else if m == Some(p) {
                     bump(&mut f.missing, value);
                 }
-                f.evidence.push(span);
+                f.evidence.push(span.to_string());
                 continue;
             }
             // "死亡3人", "遇难人数升至14人", "受伤12人".
             let lead = before
                 .trim_end_matches(['约', '达', '至', '为', '有', '了'])
                 .trim_end_matches(['升', '增', '上', '加', '已']);
+            // The word itself, or its 人数 / 者 form (死亡人数, 遇难者).
+            let heads = [
+                Some(lead),
+                lead.strip_suffix("人数"),
+                lead.strip_suffix("者"),
+            ];
             let ends = |words: &[&str]| {
-                words.iter().any(|w| {
-                    lead.ends_with(w)
-                        || lead.ends_with(&format!("{w}人数"))
-                        || lead.ends_with(&format!("{w}者"))
-                })
+                words
+                    .iter()
+                    .any(|w| heads.iter().flatten().any(|h| h.ends_with(w)))
             };
             if ends(DEATH) {
                 bump(&mut f.deaths, value);
-                f.evidence.push(span);
+                f.evidence.push(span.to_string());
             } else if ends(INJURY) {
                 bump(&mut f.injured, value);
-                f.evidence.push(span);
+                f.evidence.push(span.to_string());
             } else if ends(MISSING) {
                 bump(&mut f.missing, value);
-                f.evidence.push(span);
+                f.evidence.push(span.to_string());
             }
         }
     }

@@ -49,7 +49,7 @@ fn item_json(id: &Value, a: &Analysis, config: &Config) -> Value {
         "is_rumor": a.is_rumor,
         "severity": a.severity,
         "places": a.places,
-        "keywords": a.keywords.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        "keywords": a.keywords.words().collect::<Vec<_>>(),
     })
 }
 

@@ -44,7 +44,7 @@ async fn recv(sub: &mut Box<dyn common::Subscription>) -> common::Delivery {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_resumes_after_last_acknowledged_message() {
+async fn kafka_group_resumes_after_last_acknowledged_message() {
     let ns = fresh_namespace("resume");
     let bus = bus(&ns);
     bus.ensure_topics(&["t"]).await.unwrap();
@@ -78,7 +78,7 @@ async fn group_resumes_after_last_acknowledged_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ensure_topics_is_idempotent_and_lag_counts_unacknowledged() {
+async fn kafka_ensure_topics_is_idempotent_and_lag_counts_unacknowledged() {
     let ns = fresh_namespace("lag");
     let bus = bus(&ns);
     bus.ensure_topics(&["a", "b"]).await.unwrap();
