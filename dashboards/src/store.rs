@@ -165,9 +165,29 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(b).map_err(|e| Error::Store(format!("decode: {e}")))
 }
 
+/// sled's background threadpool keeps the database file (and its exclusive lock) open for a
+/// moment after the last handle of a closed `Db` is dropped, so reopening in the same process
+/// (`tools::create_user` then the server, or a restart) can lose that race under CPU load and
+/// fail with "could not acquire lock". Another process holding the store fails the same way for
+/// good, so the wait is bounded (≈2 s) and then the lock error is returned as before.
+fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
+    let mut attempts = 0;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(io))
+                if attempts < 40 && io.to_string().contains("acquire lock") =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
 impl Store {
     pub fn open(dir: &std::path::Path) -> Result<Store, Error> {
-        let db = sled::open(dir.join("read-model"))?;
+        let db = open_db(&dir.join("read-model"))?;
         let store = Store {
             items: db.open_tree("items")?,
             items_seq: db.open_tree("items_seq")?,

@@ -563,16 +563,25 @@ pub async fn change_password(
         state.limiter.fail(&keys, now);
         return to_account("当前密码不正确").into_response();
     }
-    let fresh = match auth::new_user(
-        &cur.user.name,
+    // Hashing the new password is argon2 as well: off the async workers like the verification.
+    let (name, role, unit, new) = (
+        cur.user.name.clone(),
         cur.user.role,
-        cur.user.unit_id.as_deref(),
-        &f.new,
-        now,
-    ) {
-        Ok(u) => u,
-        Err(crate::Error::BadRequest(m)) => return to_account(&m).into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
+        cur.user.unit_id.clone(),
+        f.new.clone(),
+    );
+    let hashed = tokio::task::spawn_blocking(move || {
+        auth::new_user(&name, role, unit.as_deref(), &new, now)
+    })
+    .await;
+    let fresh = match hashed {
+        Ok(Ok(u)) => u,
+        Ok(Err(crate::Error::BadRequest(m))) => return to_account(&m).into_response(),
+        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Err(e) => {
+            return ApiError::from(crate::Error::Store(format!("password hashing task: {e}")))
+                .into_response();
+        }
     };
     let mut user = cur.user.clone();
     user.password_hash = fresh.password_hash;

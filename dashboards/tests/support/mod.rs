@@ -77,7 +77,7 @@ impl Harness {
             listener,
             shutdown.clone(),
         ));
-        Harness {
+        let mut h = Harness {
             bus,
             base,
             data,
@@ -85,7 +85,32 @@ impl Harness {
             task: Some(task),
             config,
             clock,
+        };
+        h.wait_until_serving().await;
+        h
+    }
+
+    /// The listener is bound before the server task runs, so connections queue even while the
+    /// store opens; "could not connect" therefore only happens when the task has already ended
+    /// and dropped the listener. Wait for `/healthz`, and when the task is gone, fail with its own
+    /// error instead of letting the first request of the test report a refused connection.
+    async fn wait_until_serving(&mut self) {
+        let probe = reqwest::Client::new();
+        for _ in 0..1200 {
+            if let Some(task) = self.task.as_mut()
+                && task.is_finished()
+            {
+                let outcome = task.await;
+                panic!("dashboards server ended before serving: {outcome:?}");
+            }
+            if let Ok(res) = probe.get(self.url("/healthz")).send().await
+                && res.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        panic!("dashboards server never answered /healthz");
     }
 
     pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
