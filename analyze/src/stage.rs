@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use common::bus::{HandlerError, consume, publish};
+use common::bus::{HandlerError, consume_concurrent, publish};
 use common::wire::{
     AnalyzedDocument, Envelope, RawDocument, Sentiment, SentimentLabel, SourceKind,
 };
@@ -235,20 +235,12 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
 
     let bus = ctx.bus.clone();
     let clock = ctx.clock.clone();
+    let workers = config.workers.max(1);
     let config = Arc::new(config);
-    consume::<RawDocument, _, _>(
-        ctx.bus.clone(),
-        topics::RAW_DOCUMENTS,
-        topics::groups::ANALYZE,
-        shutdown,
-        move |env| {
-            let analyzer = analyzer.clone();
-            let state = state.clone();
-            let db = flush_db.clone();
-            let bus = bus.clone();
-            let clock = clock.clone();
-            let config = config.clone();
-            let params = params.clone();
+    let prepare = {
+        let (analyzer, state) = (analyzer.clone(), state.clone());
+        move |env: Envelope<RawDocument>| {
+            let (analyzer, state) = (analyzer.clone(), state.clone());
             async move {
                 let doc = env.payload;
                 if doc.doc_id.is_empty() {
@@ -256,77 +248,139 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
                         "raw document without doc_id".into(),
                     ));
                 }
-                let config2 = config.clone();
-                let now = clock.now();
-                // Everything CPU-bound or blocking (sled) runs off the async runtime.
-                let outcome = tokio::task::spawn_blocking(move || {
-                    handle(&analyzer, &state, &config2, &params, doc, now)
-                })
-                .await
-                .map_err(retryable)?;
-                let (analyzed, event) = match outcome {
-                    Ok(x) => x,
-                    Err(e) if e.is_retryable() => return Err(retryable(e)),
-                    Err(e) => return Err(HandlerError::Permanent(e.to_string())),
-                };
-                // Durable before visible: a publish never runs ahead of the stored state.
-                db.flush_async().await.map_err(retryable)?;
-                let msg = Envelope::new(format!("analyzed:{}", analyzed.doc_id), now, &analyzed);
-                publish(
-                    bus.as_ref(),
-                    topics::ANALYZED_DOCUMENTS,
-                    &analyzed.event_id,
-                    &msg,
-                )
-                .await
-                .map_err(retryable)?;
-                if let Some(event) = event {
-                    let u = &event.update;
-                    let msg = Envelope::new(format!("event:{}:{}", u.event_id, u.revision), now, u);
-                    publish(bus.as_ref(), topics::EVENT_UPDATES, &u.event_id, &msg)
-                        .await
-                        .map_err(retryable)?;
-                }
-                Ok(())
+                // CPU-bound: off the async runtime, several items at once.
+                tokio::task::spawn_blocking(move || prepare(&analyzer, &state, &doc))
+                    .await
+                    .map_err(retryable)?
+                    .map_err(classify)
             }
-        },
+        }
+    };
+    let commit = move |env: Envelope<RawDocument>, analysis: Option<Arc<Analysis>>| {
+        let (analyzer, state, db, bus) = (
+            analyzer.clone(),
+            state.clone(),
+            flush_db.clone(),
+            bus.clone(),
+        );
+        let (config, params, now) = (config.clone(), params.clone(), clock.now());
+        async move {
+            let doc = env.payload;
+            let (analyzed, event) = tokio::task::spawn_blocking(move || {
+                finish(&analyzer, &state, &config, &params, doc, analysis, now)
+            })
+            .await
+            .map_err(retryable)?
+            .map_err(classify)?;
+            // Durable before visible: a publish never runs ahead of the stored state.
+            db.flush_async().await.map_err(retryable)?;
+            let msg = Envelope::new(format!("analyzed:{}", analyzed.doc_id), now, &analyzed);
+            publish(
+                bus.as_ref(),
+                topics::ANALYZED_DOCUMENTS,
+                &analyzed.event_id,
+                &msg,
+            )
+            .await
+            .map_err(retryable)?;
+            if let Some(event) = event {
+                let u = &event.update;
+                let msg = Envelope::new(format!("event:{}:{}", u.event_id, u.revision), now, u);
+                publish(bus.as_ref(), topics::EVENT_UPDATES, &u.event_id, &msg)
+                    .await
+                    .map_err(retryable)?;
+            }
+            Ok(())
+        }
+    };
+    // Items are analyzed `workers` at a time; clustering, the store and publishing run one item
+    // at a time in log order, so one event's outputs keep their order and acks stay in order.
+    consume_concurrent::<RawDocument, Option<Arc<Analysis>>, _, _, _, _>(
+        ctx.bus.clone(),
+        topics::RAW_DOCUMENTS,
+        topics::groups::ANALYZE,
+        shutdown,
+        workers,
+        prepare,
+        commit,
     )
     .await?;
     tracing::info!("analyze stage stopped");
     Ok(())
 }
 
-/// Analyze and cluster one item, or recall it if already seen. Runs on the blocking pool.
-fn handle(
+/// An item already counted: its stored analysis and its event, to be re-published as they were.
+fn recall(
+    st: &State,
+    doc_id: &str,
+) -> Result<Option<(AnalyzedDocument, Option<EventState>)>, Error> {
+    let Some(rec) = st.store.doc(doc_id)? else {
+        return Ok(None);
+    };
+    let event = match st.events.events.get(&rec.event_id) {
+        Some(e) => Some(e.clone()),
+        None => st.store.event(&rec.event_id)?,
+    };
+    tracing::debug!(doc_id, "redelivered item re-published, not recounted");
+    Ok(Some((rec.analyzed, event)))
+}
+
+fn classify(e: Error) -> HandlerError {
+    if e.is_retryable() {
+        retryable(e)
+    } else {
+        HandlerError::Permanent(e.to_string())
+    }
+}
+
+fn analyze_doc(analyzer: &Analyzer, doc: &RawDocument) -> Analysis {
+    analyzer.analyze(&Input {
+        title: &doc.title,
+        body: &doc.body,
+        source: doc.site_name.as_deref().unwrap_or(&doc.source_id),
+        social: doc.source_kind == SourceKind::Social,
+    })
+}
+
+/// The concurrent phase: analyze an item not seen before (`None` for one already counted).
+/// Runs on the blocking pool.
+fn prepare(
+    analyzer: &Analyzer,
+    state: &Mutex<State>,
+    doc: &RawDocument,
+) -> Result<Option<Arc<Analysis>>, Error> {
+    {
+        let st = state
+            .lock()
+            .map_err(|_| Error::Input("state lock poisoned".into()))?;
+        if st.store.doc(&doc.doc_id)?.is_some() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Arc::new(analyze_doc(analyzer, doc))))
+}
+
+/// The ordered phase: cluster and store one item, or recall it if already counted. Runs on the
+/// blocking pool, one item at a time.
+fn finish(
     analyzer: &Analyzer,
     state: &Mutex<State>,
     config: &Config,
     params: &EventParams,
     doc: RawDocument,
+    analysis: Option<Arc<Analysis>>,
     now: DateTime<Utc>,
 ) -> Result<(AnalyzedDocument, Option<EventState>), Error> {
-    {
-        let st = state
-            .lock()
-            .map_err(|_| Error::Input("state lock poisoned".into()))?;
-        if let Some(rec) = st.store.doc(&doc.doc_id)? {
-            let event = match st.events.events.get(&rec.event_id) {
-                Some(e) => Some(e.clone()),
-                None => st.store.event(&rec.event_id)?,
-            };
-            tracing::debug!(doc_id = %doc.doc_id, "redelivered item re-published, not recounted");
-            return Ok((rec.analyzed, event));
-        }
-    }
-    let analysis = analyzer.analyze(&Input {
-        title: &doc.title,
-        body: &doc.body,
-        source: doc.site_name.as_deref().unwrap_or(&doc.source_id),
-        social: doc.source_kind == SourceKind::Social,
-    });
     let mut st = state
         .lock()
         .map_err(|_| Error::Input("state lock poisoned".into()))?;
+    // Look under the lock that also guards the commit: a copy of this item may have been
+    // counted after it was prepared.
+    if let Some(seen) = recall(&st, &doc.doc_id)? {
+        return Ok(seen);
+    }
+    // Seen when prepared but forgotten since (pruned): analyze it now.
+    let analysis = analysis.unwrap_or_else(|| Arc::new(analyze_doc(analyzer, &doc)));
     st.processed += 1;
     if st.processed % 500 == 0 {
         st.events.expire(now, params.window);
@@ -346,11 +400,11 @@ fn handle(
             engagement: doc.engagement.total(),
             near_duplicate_of: doc.near_duplicate_of.as_deref(),
             flags: &doc.flags,
-            analysis: &analysis,
+            analysis: analysis.as_ref(),
         },
         params,
     );
-    let analyzed = to_wire(&doc, &analysis, &event.update.event_id, config);
+    let analyzed = to_wire(&doc, analysis.as_ref(), &event.update.event_id, config);
     let record = DocRecord {
         event_id: event.update.event_id.clone(),
         detected_at: doc.fetched_at,

@@ -65,6 +65,8 @@ pub fn extract_article(
 ) -> Article {
     // The HTML parser's scope checks walk the stack of open elements, so pathological nesting
     // costs quadratic time: such a page is flattened to its text blocks first.
+    // JSON-LD lives in a <script>, which strip_inert drops: read its publish time first.
+    let ld_time = json_ld_time(html, now, tz);
     let stripped = strip_inert(html);
     let html = tame_nesting(&stripped);
     let doc = Html::parse_document(&html);
@@ -88,7 +90,7 @@ pub fn extract_article(
     // A clear byline stamp (labelled or with a time of day, next to the headline) is what a
     // reader sees and wins over <meta>, which some sites fill with an update or index time.
     let text_time = page.find_publish_time(body_range.map(|c| c.line_start), &title, now, tz);
-    let meta = meta_time(&doc, now, tz);
+    let meta = meta_time(&doc, now, tz).or(ld_time);
     // A byline with only a date, and a <meta> time on that same date: the meta is as right
     // and more precise.
     let same_day_meta = |t: &(f64, DateTime<Utc>, bool)| {
@@ -1440,6 +1442,52 @@ fn meta_time(doc: &Html, now: DateTime<Utc>, tz: FixedOffset) -> Option<DateTime
             })
         })?;
     (found <= now + chrono::Duration::days(1)).then_some(found)
+}
+
+/// `datePublished` from `<script type="application/ld+json">` blocks (schema.org
+/// NewsArticle, also inside `@graph` or a top-level array). Malformed JSON is skipped: sites
+/// often leave trailing commas or template holes in it.
+fn json_ld_time(html: &str, now: DateTime<Utc>, tz: FixedOffset) -> Option<DateTime<Utc>> {
+    let bytes = html.as_bytes();
+    // Most pages have none: one scan decides before any per-script work.
+    find_ci(bytes, b"ld+json")?;
+    let mut at = 0;
+    while let Some(open) = find_ci(&bytes[at..], b"<script").map(|i| at + i) {
+        let tag_end = open + bytes[open..].iter().position(|&b| b == b'>')? + 1;
+        let close = find_ci(&bytes[tag_end..], b"</script").map_or(bytes.len(), |i| tag_end + i);
+        at = close;
+        if find_ci(&bytes[open..tag_end], b"ld+json").is_none() {
+            continue;
+        }
+        let Some(json) = html.get(tag_end..close) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(json.trim()) else {
+            continue;
+        };
+        if let Some(t) = find_date_published(&value, 0)
+            .and_then(|v| timeparse::parse_time(v, now, tz))
+            .filter(|t| *t <= now + chrono::Duration::days(1))
+        {
+            return Some(t);
+        }
+    }
+    None
+}
+
+fn find_date_published(v: &serde_json::Value, depth: usize) -> Option<&str> {
+    // Bounded: hostile JSON nesting must not recurse without end.
+    if depth > 8 {
+        return None;
+    }
+    match v {
+        serde_json::Value::Object(m) => m
+            .get("datePublished")
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| m.values().find_map(|c| find_date_published(c, depth + 1))),
+        serde_json::Value::Array(a) => a.iter().find_map(|c| find_date_published(c, depth + 1)),
+        _ => None,
+    }
 }
 
 fn select_text(doc: &Html, selector: &str) -> Option<String> {

@@ -172,6 +172,19 @@ impl Fetcher {
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
+                Ok(Fetched::Page(page))
+                    if self.cfg.respect_robots
+                        && want != Want::Robots
+                        && page.url.as_str() != url.as_str() =>
+                {
+                    // Redirects are followed inside the HTTP client, so robots.txt was checked
+                    // for the link only: a link may lead to a disallowed path or another host.
+                    // The page is discarded unless the final URL is allowed too.
+                    let same_host = page.url.host_str() == url.host_str();
+                    self.check_robots(&page.url, allow_private && same_host, shutdown)
+                        .await?;
+                    return Ok(Fetched::Page(page));
+                }
                 other => return other,
             }
         }

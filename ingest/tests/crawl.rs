@@ -813,3 +813,155 @@ async fn an_exempted_source_cannot_reach_other_private_hosts() {
         "a private host was reached"
     );
 }
+
+/// robots.txt is checked again on where a redirect lands: another path of the same site and
+/// another origin (a second server, so its own robots.txt) are both disallowed there, and the
+/// items keep the feed's own text instead of the page reached through the redirect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_txt_is_rechecked_on_the_final_url_after_a_redirect() {
+    let (other, other_hits) = serve(Arc::new(|path, _, _| match path {
+        "/robots.txt" => "User-agent: *\nDisallow: /\n".into_response(),
+        "/story.html" => html(article_page(
+            "外站稿件",
+            "2026-11-20 08:30",
+            &para("外站稿件", 5),
+        )),
+        _ => not_found(),
+    }))
+    .await;
+    let elsewhere = format!("http://{other}/story.html");
+    let (addr, _hits) = serve(Arc::new(move |path, _, _| match path {
+        "/robots.txt" => "User-agent: *\nDisallow: /private/\n".into_response(),
+        "/feed.xml" => feed(&[
+            ("站内跳转", "/go/a", "站内摘要"),
+            ("外站跳转", "/go/b", "外站摘要"),
+        ]),
+        "/go/a" => (StatusCode::FOUND, [(header::LOCATION, "/private/a.html")]).into_response(),
+        "/go/b" => (StatusCode::FOUND, [(header::LOCATION, elsewhere.clone())]).into_response(),
+        "/private/a.html" => html(article_page(
+            "内部稿件",
+            "2026-11-20 08:30",
+            &para("内部稿件", 5),
+        )),
+        _ => not_found(),
+    }))
+    .await;
+    let mut crawl = Crawl::start(test_config(vec![feed_source("redirects", addr)])).await;
+    let mut bodies = vec![
+        crawl.next().await.unwrap().payload.body,
+        crawl.next().await.unwrap().payload.body,
+    ];
+    bodies.sort();
+    crawl.run.stop().await;
+    assert_eq!(bodies, ["外站摘要", "站内摘要"]);
+    assert!(
+        other_hits.count("/robots.txt") >= 1,
+        "the final origin's robots.txt was not read"
+    );
+}
+
+/// A page whose byline has no time: the publish time comes from JSON-LD `datePublished`
+/// (inside a <script>, so read before scripts are stripped) or from `article:published_time`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_time_comes_from_json_ld_or_meta_when_the_byline_has_none() {
+    let page = |title: &str, head: &str| {
+        article_page(title, "", &para(title, 5)).replace("<head>", &format!("<head>{head}"))
+    };
+    let ld = page(
+        "结构化数据稿件",
+        r#"<script type="application/ld+json">{"@context":"https://schema.org","@graph":[{"@type":"WebPage"},{"@type":"NewsArticle","datePublished":"2026-11-19T07:45:00+08:00"}]}</script>"#,
+    );
+    let meta = page(
+        "元数据稿件",
+        r#"<meta property="article:published_time" content="2026-11-18T06:00:00+08:00">"#,
+    );
+    let (addr, _hits) = serve(Arc::new(move |path, _, _| match path {
+        "/feed.xml" => feed(&[
+            ("结构化数据稿件", "/ld.html", "摘要"),
+            ("元数据稿件", "/meta.html", "摘要"),
+        ]),
+        "/ld.html" => html(ld.clone()),
+        "/meta.html" => html(meta.clone()),
+        _ => not_found(),
+    }))
+    .await;
+    let mut crawl = Crawl::start(test_config(vec![feed_source("times", addr)])).await;
+    let mut times = HashMap::new();
+    for _ in 0..2 {
+        let d = crawl.next().await.unwrap().payload;
+        times.insert(d.title.clone(), d.published_at.map(|t| t.to_rfc3339()));
+    }
+    crawl.run.stop().await;
+    assert_eq!(
+        times["结构化数据稿件"].as_deref(),
+        Some("2026-11-18T23:45:00+00:00")
+    );
+    assert_eq!(
+        times["元数据稿件"].as_deref(),
+        Some("2026-11-17T22:00:00+00:00")
+    );
+}
+
+/// SSRF through DNS: a name (not an IP literal, not `localhost`, which the literal check
+/// refuses before any lookup) that resolves to a local address. The machine's own hostname is
+/// the one such name every host resolves without network access (/etc/hosts maps it to
+/// 127.0.0.1, 127.0.1.1 or the container's private address), so the test serves on whatever
+/// it resolves to. Refused by the resolver for an ordinary source; fetched for an exempted one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_resolving_to_a_private_address_is_refused_unless_allowed() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .expect("hostname");
+    let ip = tokio::net::lookup_host((host.as_str(), 0))
+        .await
+        .expect("the hostname resolves locally")
+        .map(|a| a.ip())
+        .next()
+        .expect("an address");
+    assert!(
+        !ingest::fetch::is_public(ip),
+        "{host} resolves to the public {ip}: this test needs a local name"
+    );
+    let app = Router::new().fallback(|req: Request| async move {
+        match req.uri().path() {
+            "/feed.xml" => feed(&[("内网稿件", "/none", "内网摘要")]),
+            _ => not_found(),
+        }
+    });
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = app.layer(axum::middleware::from_fn(
+        move |req: Request, next: axum::middleware::Next| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { next.run(req).await }
+        },
+    ));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let url = format!("http://{host}:{port}/feed.xml");
+    let mut strict = SourceConfig::new("strict", SourceType::Rss, &url);
+    strict.interval_secs = 1;
+    let mut crawl = Crawl::start(test_config(vec![strict])).await;
+    let h = wait_health(&crawl.bus, "strict", |h| h.last_error.is_some()).await;
+    let err = h.last_error.unwrap();
+    assert!(err.contains("private"), "{err}");
+    assert!(crawl.quiet_for(300).await);
+    crawl.run.stop().await;
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a request reached the private address"
+    );
+
+    let mut crawl = Crawl::start(test_config(vec![local_source(
+        "exempt",
+        SourceType::Rss,
+        url,
+    )]))
+    .await;
+    let doc = crawl.next().await.unwrap().payload;
+    crawl.run.stop().await;
+    assert_eq!(doc.body, "内网摘要");
+}

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 pub use embedded::EmbeddedBus;
 pub use kafka::KafkaBus;
-pub use runner::{HandlerError, consume, publish};
+pub use runner::{HandlerError, consume, consume_concurrent, publish};
 
 use crate::config::{BusConfig, BusKind};
 

@@ -63,54 +63,196 @@ where
             _ = shutdown.cancelled() => return Ok(()),
             d = sub.recv() => d,
         };
-        let delivery = match delivery {
-            Ok(d) => {
-                recv_failures = 0;
-                d
-            }
-            Err(e) => {
-                recv_failures += 1;
-                tracing::warn!(topic, group, error = %e, "receive failed");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(backoff(recv_failures)) => continue,
-                }
-            }
+        let Some(delivery) =
+            received(delivery, topic, group, &mut recv_failures, &shutdown).await?
+        else {
+            continue;
         };
-        match Envelope::<T>::decode(&delivery.payload) {
-            Err(e) => {
-                tracing::warn!(topic, group, offset = delivery.offset, error = %e, "undecodable message sent to dead letters");
-                if !dead_letter(bus.as_ref(), &delivery, group, e.to_string(), &shutdown).await {
+        if !process(&bus, &delivery, group, &shutdown, &mut handler).await {
+            return Ok(());
+        }
+        sub.ack(&delivery).await?;
+    }
+}
+
+/// Like [`consume`], for CPU-bound stages: each message is handled in two phases. `prepare`
+/// (the expensive, side-effect-free part) runs for up to `concurrency` messages at once;
+/// `commit` (state changes and publishing) runs one message at a time in log order, and a message
+/// is acknowledged right after its commit. So outputs keep the input order, and a crash
+/// redelivers exactly the unfinished tail. Both phases retry retryable failures with backoff and
+/// dead-letter permanent ones, as [`consume`] does.
+pub async fn consume_concurrent<T, P, Prep, PrepFut, Commit, CommitFut>(
+    bus: SharedBus,
+    topic: &str,
+    group: &str,
+    shutdown: Shutdown,
+    concurrency: usize,
+    prepare: Prep,
+    mut commit: Commit,
+) -> Result<(), BusError>
+where
+    T: DeserializeOwned + Clone + Send,
+    P: Clone + Send,
+    Prep: FnMut(Envelope<T>) -> PrepFut + Clone + Send,
+    PrepFut: Future<Output = Result<P, HandlerError>> + Send,
+    Commit: FnMut(Envelope<T>, P) -> CommitFut + Send,
+    CommitFut: Future<Output = Result<(), HandlerError>> + Send,
+{
+    use futures::stream::{FuturesOrdered, StreamExt};
+
+    /// What the concurrent phase hands to the ordered one.
+    enum Prepared<T, P> {
+        Ready(Envelope<T>, P),
+        Reject(String),
+        Stopped,
+    }
+
+    let concurrency = concurrency.max(1);
+    let mut sub = bus.subscribe(topic, group).await?;
+    let mut recv_failures = 0u32;
+    let mut in_flight = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Ok(()),
+            Some((delivery, prepared)) = in_flight.next(), if !in_flight.is_empty() => {
+                let (delivery, prepared): (Delivery, Prepared<T, P>) = (delivery, prepared);
+                let done = match prepared {
+                    Prepared::Stopped => false,
+                    Prepared::Reject(reason) => {
+                        dead_letter(bus.as_ref(), &delivery, group, reason, &shutdown).await
+                    }
+                    Prepared::Ready(envelope, value) => {
+                        let mut commit_one = |env: Envelope<T>| commit(env, value.clone());
+                        retry(&bus, &delivery, group, &shutdown, envelope, &mut commit_one).await
+                    }
+                };
+                if !done {
+                    // Stopped while retrying: leave it (and what follows) unacknowledged.
                     return Ok(());
                 }
+                sub.ack(&delivery).await?;
             }
-            Ok(envelope) => {
-                let mut attempt = 0u32;
-                loop {
-                    match handler(envelope.clone()).await {
-                        Ok(()) => break,
-                        Err(HandlerError::Permanent(reason)) => {
-                            tracing::warn!(topic, group, message_id = %envelope.message_id, %reason, "message sent to dead letters");
-                            if !dead_letter(bus.as_ref(), &delivery, group, reason, &shutdown).await
-                            {
-                                return Ok(());
+            d = sub.recv(), if in_flight.len() < concurrency => {
+                if let Some(delivery) = received(d, topic, group, &mut recv_failures, &shutdown).await? {
+                    let (shutdown, mut prepare) = (shutdown.clone(), prepare.clone());
+                    let (topic, group) = (topic.to_string(), group.to_string());
+                    in_flight.push_back(async move {
+                        let envelope = match Envelope::<T>::decode(&delivery.payload) {
+                            Ok(envelope) => envelope,
+                            Err(e) => {
+                                tracing::warn!(%topic, %group, offset = delivery.offset, error = %e, "undecodable message sent to dead letters");
+                                return (delivery, Prepared::Reject(e.to_string()));
                             }
-                            break;
-                        }
-                        Err(HandlerError::Retryable(reason)) => {
-                            attempt += 1;
-                            tracing::warn!(topic, group, message_id = %envelope.message_id, attempt, %reason, "handler failed, will retry");
-                            tokio::select! {
-                                // Not acknowledged: the message comes again after restart.
-                                _ = shutdown.cancelled() => return Ok(()),
-                                _ = tokio::time::sleep(backoff(attempt)) => {}
+                        };
+                        let mut attempt = 0u32;
+                        let prepared = loop {
+                            match prepare(envelope.clone()).await {
+                                Ok(value) => break Prepared::Ready(envelope, value),
+                                Err(HandlerError::Permanent(reason)) => {
+                                    tracing::warn!(%topic, %group, message_id = %envelope.message_id, %reason, "message sent to dead letters");
+                                    break Prepared::Reject(reason);
+                                }
+                                Err(HandlerError::Retryable(reason)) => {
+                                    attempt += 1;
+                                    tracing::warn!(%topic, %group, message_id = %envelope.message_id, attempt, %reason, "prepare failed, will retry");
+                                    tokio::select! {
+                                        _ = shutdown.cancelled() => break Prepared::Stopped,
+                                        _ = tokio::time::sleep(backoff(attempt)) => {}
+                                    }
+                                }
                             }
-                        }
-                    }
+                        };
+                        (delivery, prepared)
+                    });
                 }
             }
         }
-        sub.ack(&delivery).await?;
+    }
+}
+
+/// Turn a receive result into a delivery, backing off after failures. `Ok(None)`: try again.
+async fn received(
+    delivery: Result<Delivery, BusError>,
+    topic: &str,
+    group: &str,
+    failures: &mut u32,
+    shutdown: &Shutdown,
+) -> Result<Option<Delivery>, BusError> {
+    match delivery {
+        Ok(d) => {
+            *failures = 0;
+            Ok(Some(d))
+        }
+        Err(e) => {
+            *failures += 1;
+            tracing::warn!(topic, group, error = %e, "receive failed");
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(backoff(*failures)) => {}
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Decode and handle one delivery: retry retryable failures with backoff, dead-letter the rest.
+/// Returns true when the delivery may be acknowledged, false when shutdown interrupted it.
+async fn process<T, F, Fut>(
+    bus: &SharedBus,
+    delivery: &Delivery,
+    group: &str,
+    shutdown: &Shutdown,
+    handler: &mut F,
+) -> bool
+where
+    T: DeserializeOwned + Clone + Send,
+    F: FnMut(Envelope<T>) -> Fut + Send,
+    Fut: Future<Output = Result<(), HandlerError>> + Send,
+{
+    match Envelope::<T>::decode(&delivery.payload) {
+        Ok(envelope) => retry(bus, delivery, group, shutdown, envelope, handler).await,
+        Err(e) => {
+            tracing::warn!(topic = %delivery.topic, group, offset = delivery.offset, error = %e, "undecodable message sent to dead letters");
+            dead_letter(bus.as_ref(), delivery, group, e.to_string(), shutdown).await
+        }
+    }
+}
+
+/// Run `handler` on `envelope` until it succeeds, dead-lettering a permanent failure. Returns
+/// true when the delivery may be acknowledged, false when shutdown interrupted the retries.
+async fn retry<T, F, Fut>(
+    bus: &SharedBus,
+    delivery: &Delivery,
+    group: &str,
+    shutdown: &Shutdown,
+    envelope: Envelope<T>,
+    handler: &mut F,
+) -> bool
+where
+    T: Clone,
+    F: FnMut(Envelope<T>) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let topic = delivery.topic.as_str();
+    let mut attempt = 0u32;
+    loop {
+        match handler(envelope.clone()).await {
+            Ok(()) => return true,
+            Err(HandlerError::Permanent(reason)) => {
+                tracing::warn!(topic, group, message_id = %envelope.message_id, %reason, "message sent to dead letters");
+                return dead_letter(bus.as_ref(), delivery, group, reason, shutdown).await;
+            }
+            Err(HandlerError::Retryable(reason)) => {
+                attempt += 1;
+                tracing::warn!(topic, group, message_id = %envelope.message_id, attempt, %reason, "handler failed, will retry");
+                tokio::select! {
+                    // Not acknowledged: the message comes again after restart.
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(backoff(attempt)) => {}
+                }
+            }
+        }
     }
 }
 
@@ -198,5 +340,99 @@ mod tests {
         task.await.unwrap().unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 7);
         assert_eq!(bus.lag("in", "g").await.unwrap(), Some(0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_consume_prepares_side_by_side_but_commits_and_acknowledges_in_order() {
+        use std::sync::Mutex;
+        use std::sync::atomic::AtomicUsize;
+        use tokio::sync::Notify;
+
+        let dir = tempfile::tempdir().unwrap();
+        let bus: SharedBus = Arc::new(EmbeddedBus::open(dir.path(), "", 100).unwrap());
+        for i in 0..6u32 {
+            publish(
+                bus.as_ref(),
+                "in",
+                "k",
+                &Envelope::new(format!("m{i}"), chrono::Utc::now(), i),
+            )
+            .await
+            .unwrap();
+        }
+        let release_first = Arc::new(Notify::new());
+        let prepared = Arc::new(AtomicU32::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most_running = Arc::new(AtomicUsize::new(0));
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let shutdown = Shutdown::new();
+        let prepare = {
+            let (release_first, prepared, running, most_running) = (
+                release_first.clone(),
+                prepared.clone(),
+                running.clone(),
+                most_running.clone(),
+            );
+            move |env: Envelope<u32>| {
+                let (release_first, prepared, running, most_running) = (
+                    release_first.clone(),
+                    prepared.clone(),
+                    running.clone(),
+                    most_running.clone(),
+                );
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most_running.fetch_max(now, Ordering::SeqCst);
+                    if env.payload == 0 {
+                        // The first message is slow: later ones are prepared before it.
+                        release_first.notified().await;
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    prepared.fetch_add(1, Ordering::SeqCst);
+                    Ok(env.payload * 10)
+                }
+            }
+        };
+        let commit = {
+            let committed = committed.clone();
+            move |env: Envelope<u32>, value: u32| {
+                committed.lock().unwrap().push((env.payload, value));
+                async { Ok(()) }
+            }
+        };
+        let (b, sd) = (bus.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            consume_concurrent::<u32, u32, _, _, _, _>(b, "in", "g", sd, 3, prepare, commit).await
+        });
+        // Messages 1 and 2 are prepared while 0 waits; nothing may be committed or acknowledged.
+        while prepared.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(committed.lock().unwrap().is_empty());
+        assert_eq!(
+            bus.lag("in", "g").await.unwrap(),
+            Some(6),
+            "nothing acknowledged past a slow message"
+        );
+        assert!(
+            most_running.load(Ordering::SeqCst) >= 2,
+            "prepared side by side"
+        );
+        assert!(
+            most_running.load(Ordering::SeqCst) <= 3,
+            "never more than the concurrency"
+        );
+        release_first.notify_one();
+        while bus.lag("in", "g").await.unwrap() != Some(0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let order: Vec<(u32, u32)> = committed.lock().unwrap().clone();
+        assert_eq!(
+            order,
+            (0..6).map(|i| (i, i * 10)).collect::<Vec<_>>(),
+            "commits in log order"
+        );
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
     }
 }
