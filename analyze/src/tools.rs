@@ -736,7 +736,8 @@ fn peak_rss_kb() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn bench_texts() -> Vec<String> {
+/// The texts the benchmarks run on (dev files when present, else built-in samples).
+pub fn bench_texts() -> Vec<String> {
     let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dev");
     let mut texts = Vec::new();
     for f in [

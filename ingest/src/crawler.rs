@@ -2,6 +2,7 @@
 //! sources crawled at once, dedup against the sled state, publishing to the bus, a health
 //! record after every round. A failing source only affects its own task.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use url::Url;
 
 use crate::canon;
 use crate::config::{Config, SourceConfig, SourceType};
+use crate::decode;
 use crate::error::Error;
 use crate::extract::{self, Article};
 use crate::feed;
@@ -401,6 +403,7 @@ impl Crawler {
         self.publish(doc).await
     }
 
+    /// The article at `url`, with the bodies of its continuation pages (下一页) joined.
     async fn fetch_article(
         &self,
         src: &SourceConfig,
@@ -408,6 +411,48 @@ impl Crawler {
         now: DateTime<Utc>,
         shutdown: &Shutdown,
     ) -> Result<Article, Error> {
+        let (mut article, mut next) = self.fetch_article_page(src, url, now, shutdown).await?;
+        let mut visited = HashSet::from([url.as_str().to_string()]);
+        let mut bodies = vec![std::mem::take(&mut article.body)];
+        let mut pages = 1;
+        while let Some(page_url) = next.take() {
+            // Bounded and on the article's own host: a site that paginates in a circle or
+            // without end, or points elsewhere, cannot hold the worker or widen the crawl.
+            if pages >= MAX_ARTICLE_PAGES
+                || page_url.host_str() != url.host_str()
+                || !visited.insert(page_url.as_str().to_string())
+            {
+                break;
+            }
+            pages += 1;
+            match self.fetch_article_page(src, &page_url, now, shutdown).await {
+                Ok((more, following)) => {
+                    // Some sites serve the whole text again on "page 2": keep it once.
+                    if !more.body.is_empty() && !bodies.contains(&more.body) {
+                        bodies.push(more.body);
+                    }
+                    next = following;
+                }
+                Err(Error::Shutdown) => return Err(Error::Shutdown),
+                Err(e) => {
+                    // The first page stands on its own; a lost continuation is not worth the item.
+                    warn!(url = %page_url, error = %e, "article continuation page failed, keeping the pages before it");
+                    break;
+                }
+            }
+        }
+        article.body = bodies.join("\n");
+        Ok(article)
+    }
+
+    /// One page of an article and its "下一页" link.
+    async fn fetch_article_page(
+        &self,
+        src: &SourceConfig,
+        url: &Url,
+        now: DateTime<Utc>,
+        shutdown: &Shutdown,
+    ) -> Result<(Article, Option<Url>), Error> {
         let page: Page = match self
             .fetcher
             .fetch(url, private_allowed(src, url), Want::Html, None, shutdown)
@@ -419,14 +464,12 @@ impl Crawler {
         let rules = src.rules.clone();
         let tz = src.offset();
         blocking(move || {
-            Ok(extract::extract_bytes(
-                &page.bytes,
-                page.charset(),
-                Some(&page.url),
-                rules.as_ref(),
-                now,
-                tz,
-            ))
+            let decoded = decode::decode(&page.bytes, page.charset());
+            let mut article =
+                extract::extract_article(&decoded.text, Some(&page.url), rules.as_ref(), now, tz);
+            article.encoding = Some(decoded.encoding.to_string());
+            let next = extract::article_next_page(&decoded.text, &page.url);
+            Ok((article, next))
         })
         .await
     }
@@ -512,6 +555,9 @@ enum ItemOutcome {
     Fetched,
     Published,
 }
+
+/// Pages of one paginated article fetched at most (the first included).
+const MAX_ARTICLE_PAGES: usize = 8;
 
 /// Take what the article page adds: its body when fuller than the feed text, and whatever
 /// the feed left empty.

@@ -405,6 +405,55 @@ pub fn extract_links(html: &str, base: &Url, rules: Option<&SiteRules>) -> (Vec<
     (links, next)
 }
 
+/// The "下一页" / "next page" link of a paginated article, on the same host. Only the words
+/// of page navigation count: "下一篇" (the next article) and numbered page lists are left
+/// alone, so a plain article never pulls in its neighbours.
+pub fn article_next_page(html: &str, base: &Url) -> Option<Url> {
+    // Cheap pre-check: most articles are one page, and parsing the page again costs more.
+    let bytes = html.as_bytes();
+    if !html.contains("下一页")
+        && !html.contains("下页")
+        && !html.contains("下一頁")
+        && find_ci(bytes, b"next").is_none()
+    {
+        return None;
+    }
+    if nesting_depth(html) > MAX_NESTING {
+        return None;
+    }
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse("a[href]").ok()?;
+    doc.select(&sel).find_map(|el| {
+        let text: String = el.text().collect::<String>();
+        let label: String = text
+            .chars()
+            .filter(|c| {
+                !c.is_whitespace()
+                    && !matches!(c, '>' | '›' | '»' | '→' | '＞' | '】' | '【' | '[' | ']')
+            })
+            .collect::<String>()
+            .to_lowercase();
+        if !matches!(
+            label.as_str(),
+            "下一页" | "下页" | "下一頁" | "nextpage" | "next"
+        ) {
+            return None;
+        }
+        let href = el.value().attr("href")?.trim();
+        if href.starts_with('#') || href.to_ascii_lowercase().starts_with("javascript:") {
+            return None;
+        }
+        let mut next = base.join(href).ok()?;
+        next.set_fragment(None);
+        let mut here = base.clone();
+        here.set_fragment(None);
+        (matches!(next.scheme(), "http" | "https")
+            && next.host_str() == base.host_str()
+            && next != here)
+            .then_some(next)
+    })
+}
+
 /// Same host, ignoring `www.` / `m.` prefixes.
 fn same_site(a: &Url, b: &Url) -> bool {
     let bare = |u: &Url| {

@@ -965,3 +965,58 @@ async fn a_name_resolving_to_a_private_address_is_refused_unless_allowed() {
     crawl.run.stop().await;
     assert_eq!(doc.body, "内网摘要");
 }
+
+/// A paginated article: its "下一页" pages are followed and the bodies joined in order; the
+/// "下一篇" (next article) link is not followed, and a last page linking back to the first
+/// ends the walk instead of looping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paginated_articles_are_joined_across_next_page_links() {
+    let page = |n: usize, next: &str| {
+        let nav = format!(
+            "<div class=\"pages\"><a href=\"{next}\">下一页</a></div>\
+<div class=\"related\"><a href=\"/news/2.html\">下一篇</a></div>"
+        );
+        article_page(
+            "分页稿件",
+            "2026-11-20 08:30",
+            &format!("{}{nav}", para(&format!("第{n}页内容"), 4)),
+        )
+    };
+    let (addr, hits) = serve(Arc::new(move |path, _, _| match path {
+        "/feed.xml" => feed(&[("分页稿件", "/news/1.html", "摘要")]),
+        "/news/1.html" => html(page(1, "/news/1_2.html")),
+        "/news/1_2.html" => html(page(2, "1_3.html")),
+        "/news/1_3.html" => html(page(3, "/news/1.html")),
+        "/news/2.html" => html(article_page(
+            "另一篇",
+            "2026-11-20 09:30",
+            &para("另一篇", 4),
+        )),
+        _ => not_found(),
+    }))
+    .await;
+    let mut crawl = Crawl::start(test_config(vec![feed_source("pages", addr)])).await;
+    let doc = crawl.next().await.unwrap().payload;
+    crawl.run.stop().await;
+    let at = |n: usize| {
+        doc.body
+            .find(&format!("第{n}页内容第0段"))
+            .unwrap_or_else(|| panic!("page {n} missing from {}", doc.body))
+    };
+    assert!(
+        at(1) < at(2) && at(2) < at(3),
+        "pages out of order: {}",
+        doc.body
+    );
+    assert!(!doc.body.contains("下一页") && !doc.body.contains("下一篇"));
+    assert_eq!(
+        hits.count("/news/1.html"),
+        1,
+        "the loop back to page 1 was followed"
+    );
+    assert_eq!(
+        hits.count("/news/2.html"),
+        0,
+        "the next article was fetched"
+    );
+}
