@@ -188,6 +188,24 @@ fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// ASCII-case-insensitive in every byte (`find_ci` matches its first byte exactly). Anchored
+/// on the first byte, so a page without it is one fast scan.
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut i = 0;
+    while let Some(off) = hay[i..].iter().position(|&c| c == lower || c == upper) {
+        let at = i + off;
+        if starts_with_ci(&hay[at..], needle) {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
+}
+
 fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let first = needle[0];
     let mut i = 0;
@@ -414,7 +432,7 @@ pub fn article_next_page(html: &str, base: &Url) -> Option<Url> {
     if !html.contains("下一页")
         && !html.contains("下页")
         && !html.contains("下一頁")
-        && find_ci(bytes, b"next").is_none()
+        && !contains_ci(bytes, b"next")
     {
         return None;
     }
@@ -1499,13 +1517,15 @@ fn meta_time(doc: &Html, now: DateTime<Utc>, tz: FixedOffset) -> Option<DateTime
 fn json_ld_time(html: &str, now: DateTime<Utc>, tz: FixedOffset) -> Option<DateTime<Utc>> {
     let bytes = html.as_bytes();
     // Most pages have none: one scan decides before any per-script work.
-    find_ci(bytes, b"ld+json")?;
+    if !contains_ci(bytes, b"ld+json") {
+        return None;
+    }
     let mut at = 0;
     while let Some(open) = find_ci(&bytes[at..], b"<script").map(|i| at + i) {
         let tag_end = open + bytes[open..].iter().position(|&b| b == b'>')? + 1;
         let close = find_ci(&bytes[tag_end..], b"</script").map_or(bytes.len(), |i| tag_end + i);
         at = close;
-        if find_ci(&bytes[open..tag_end], b"ld+json").is_none() {
+        if !contains_ci(&bytes[open..tag_end], b"ld+json") {
             continue;
         }
         let Some(json) = html.get(tag_end..close) else {
@@ -1650,6 +1670,52 @@ pub fn explain(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_page_links_of_an_article() {
+        let base = Url::parse("http://news.example.cn/a/1.html").unwrap();
+        let check = |html: &str, want: Option<&str>| {
+            let got = article_next_page(html, &base);
+            assert_eq!(got.as_ref().map(Url::as_str), want, "{html}");
+        };
+        check(
+            r#"<a href="1_2.html">下一页</a>"#,
+            Some("http://news.example.cn/a/1_2.html"),
+        );
+        check(
+            r#"<a href="/a/1_2.html"> Next Page &gt;&gt; </a>"#,
+            Some("http://news.example.cn/a/1_2.html"),
+        );
+        check(r#"<a href="/a/2.html">下一篇</a>"#, None);
+        check(
+            r#"<a href="http://other.example.cn/1_2.html">下一页</a>"#,
+            None,
+        );
+        check(r#"<a href="javascript:next()">下一页</a>"#, None);
+        check(r##"<a href="#p2">下一页</a>"##, None);
+        check(r#"<a href="1.html#top">下一页</a>"#, None);
+    }
+
+    #[test]
+    fn json_ld_publish_times() {
+        let now = Utc::now();
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        let t = |html: &str| json_ld_time(html, now, tz).map(|t| t.to_rfc3339());
+        let want = Some("2026-11-18T23:45:00+00:00".to_string());
+        let obj =
+            r#"<script type="application/ld+json">{"datePublished":"2026-11-19 07:45"}</script>"#;
+        assert_eq!(t(obj), want);
+        let arr = r#"<SCRIPT TYPE='application/LD+JSON'>[{"@graph":[{"datePublished":"2026-11-19T07:45:00+08:00"}]}]</SCRIPT>"#;
+        assert_eq!(t(arr), want);
+        // A broken block is skipped, the next one still counts.
+        let broken =
+            format!(r#"<script type="application/ld+json">{{"datePublished": ,}}</script>{obj}"#);
+        assert_eq!(t(&broken), want);
+        assert_eq!(
+            t(r#"<script>var datePublished = "2026-11-19";</script>"#),
+            None
+        );
+    }
 
     #[test]
     fn generic_list_links_are_article_links_of_the_site() {

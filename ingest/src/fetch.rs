@@ -3,7 +3,8 @@
 //! - SSRF guard: private, loopback, link-local and other non-public targets are refused unless
 //!   the source allows them — for IP literals up front and in every redirect hop, and for names
 //!   in the DNS resolver itself, so a redirect or a DNS answer cannot sneak past it.
-//! - robots.txt per origin (cached), with its crawl-delay.
+//! - robots.txt per origin (cached), with its crawl-delay, checked for the link and again for
+//!   the URL a redirect ends on (another path or host has its own rules).
 //! - Per-host concurrency and a minimum interval between requests to one host.
 //! - Conditional GET (ETag / Last-Modified → 304).
 //! - Retries of retryable failures with exponential backoff and jitter, honouring `Retry-After`.

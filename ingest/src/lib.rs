@@ -5,7 +5,8 @@
 //!
 //! ## Code map
 //! - [`config`]: the `[ingest]` section and per-source settings (`default.toml` holds defaults).
-//! - [`crawler`]: `run`, one task per source, dedup, publishing, health.
+//! - [`crawler`]: `run`, one task per source, article pages (with their 下一页 continuations,
+//!   bounded, same host), dedup, publishing, health.
 //! - [`fetch`]: the polite, defensive HTTP client (SSRF guard, robots, pacing, retries, caps).
 //! - [`decode`]: bytes → text (BOM, header, meta, detection; GBK/GB18030/Big5).
 //! - [`extract`]: generic and rule-based article extraction, list-page links. Pure.

@@ -998,6 +998,21 @@ impl CaseRecord {
             return steps;
         }
         let actor = Actor::system();
+        // The analyzer retitles an event when a news headline joins a thread a social post
+        // started; the case follows, so the inbox shows the same name as the desk.
+        if !event.title.trim().is_empty() && event.title != self.case.title {
+            let from = std::mem::replace(&mut self.case.title, event.title.clone());
+            self.record(
+                config,
+                now,
+                &actor,
+                "title_changed",
+                format!("事件标题更新为:{}", event.title),
+                serde_json::json!({ "from": from, "to": event.title }),
+                Vec::new(),
+                &mut steps,
+            );
+        }
         if let Some(proposed) = event.severity.level {
             if !self.case.severity_confirmed && self.case.severity.is_none_or(|s| proposed > s) {
                 self.set_severity(

@@ -375,6 +375,34 @@ async fn redelivered_messages_never_open_a_second_case_or_apply_twice() {
 }
 
 #[tokio::test]
+async fn the_case_takes_the_events_new_title_audited() {
+    let mut h = Harness::new();
+    let mut e = event("e-title", "南明区", vec![Priority::Emergency]);
+    e.title = "#南明区燃气爆炸# 太吓人了".into();
+    h.event(e.clone()).await;
+    assert_eq!(h.case("e-title").case.title, "#南明区燃气爆炸# 太吓人了");
+
+    // A news headline joins the thread and the analyzer retitles the event.
+    e.revision = 2;
+    e.title = "南明区一居民楼发生燃气爆炸 已致3人死亡12人受伤".into();
+    h.event(e.clone()).await;
+    let c = h.case("e-title");
+    assert_eq!(c.case.title, e.title);
+    let trail = h.tracker.store.audit(&c.case.case_id).unwrap();
+    let change = trail.iter().find(|r| r.kind == "title_changed").unwrap();
+    assert_eq!(change.data["from"], "#南明区燃气爆炸# 太吓人了");
+
+    // The same title again changes nothing and records nothing.
+    e.revision = 3;
+    h.event(e).await;
+    let trail = h.tracker.store.audit(&c.case.case_id).unwrap();
+    assert_eq!(
+        trail.iter().filter(|r| r.kind == "title_changed").count(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_rising_severity_replans_deadlines_and_staff_confirmation_wins() {
     let mut h = Harness::new();
     let mut e = event("e3", "开阳县", vec![Priority::Emergency]);

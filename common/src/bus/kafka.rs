@@ -9,7 +9,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -83,6 +83,9 @@ impl Bus for KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
+            // A consumer that subscribed before its topic's metadata reached the broker it asked
+            // would otherwise wait for the default 5-minute refresh to see the partitions.
+            .set("topic.metadata.refresh.interval.ms", "5000")
             .create()
             .map_err(err)?;
         let full = self.full(topic);
@@ -117,7 +120,37 @@ impl Bus for KafkaBus {
                 }
             }
         }
-        Ok(())
+        // Creation is acknowledged before every partition has a leader in the metadata; wait for
+        // that, so producers and consumers that start next see the topics whole.
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), BusError> {
+            let deadline = std::time::Instant::now() + ADMIN_TIMEOUT;
+            loop {
+                let md = producer
+                    .client()
+                    .fetch_metadata(None, Timeout::After(ADMIN_TIMEOUT))
+                    .map_err(err)?;
+                let ready = names.iter().all(|name| {
+                    md.topics().iter().any(|t| {
+                        t.name() == name
+                            && t.error().is_none()
+                            && !t.partitions().is_empty()
+                            && t.partitions().iter().all(|p| p.leader() >= 0)
+                    })
+                });
+                if ready {
+                    return Ok(());
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(BusError::Kafka(format!(
+                        "topics {names:?} have no leader after {ADMIN_TIMEOUT:?}"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+        .await
+        .map_err(|e| BusError::Kafka(e.to_string()))?
     }
 
     async fn lag(&self, topic: &str, group: &str) -> Result<Option<u64>, BusError> {
