@@ -330,6 +330,16 @@ fn binary(report: &mut Report, name: &str, c: &Confusion, positive: &str) {
     ));
 }
 
+/// Analyze the `text` of every row (no title), on `config.workers` threads, in row order.
+fn analyze_texts(rows: &[Value], config: &Config) -> Result<Vec<Analysis>, Error> {
+    let analyzer = Analyzer::new(config)?;
+    let items: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (String::new(), str_field(r, "text").to_string()))
+        .collect();
+    Ok(analyze_parallel(&analyzer, &items, config.workers))
+}
+
 fn eval_emergency(rows: &[Value], config: &Config) -> Result<Report, Error> {
     let analyzer = Analyzer::new(config)?;
     let items: Vec<(String, String)> = rows
@@ -433,12 +443,7 @@ fn expected_department(label: &str) -> Option<&'static str> {
 }
 
 fn eval_domain(rows: &[Value], config: &Config) -> Result<Report, Error> {
-    let analyzer = Analyzer::new(config)?;
-    let items: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (String::new(), str_field(r, "text").to_string()))
-        .collect();
-    let results = analyze_parallel(&analyzer, &items, config.workers);
+    let results = analyze_texts(rows, config)?;
     let mut mapped = Confusion::default();
     let mut none_ent_game = Confusion::default();
     let mut none_other = Confusion::default();
@@ -536,12 +541,7 @@ fn eval_sentiment(rows: &[Value], config: &Config) -> Result<Report, Error> {
 }
 
 fn eval_rumor(rows: &[Value], config: &Config) -> Result<Report, Error> {
-    let analyzer = Analyzer::new(config)?;
-    let items: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (String::new(), str_field(r, "text").to_string()))
-        .collect();
-    let results = analyze_parallel(&analyzer, &items, config.workers);
+    let results = analyze_texts(rows, config)?;
     let mut c = Confusion::default();
     for (r, a) in rows.iter().zip(&results) {
         c.add(
