@@ -128,7 +128,7 @@ fn decode_record(rec: &[u8]) -> (Option<String>, Vec<u8>) {
     if rec.len() < 4 {
         return (None, rec.to_vec());
     }
-    let key_len = decode_u64(&[&[0u8; 4][..], &rec[..4]].concat()) as usize;
+    let key_len = u32::from_be_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize;
     let key_end = (4 + key_len).min(rec.len());
     let key = String::from_utf8_lossy(&rec[4..key_end]).into_owned();
     (Some(key), rec[key_end..].to_vec())

@@ -100,13 +100,6 @@ where
 {
     use futures::stream::{FuturesOrdered, StreamExt};
 
-    /// What the concurrent phase hands to the ordered one.
-    enum Prepared<T, P> {
-        Ready(Envelope<T>, P),
-        Reject(String),
-        Stopped,
-    }
-
     let concurrency = concurrency.max(1);
     let mut sub = bus.subscribe(topic, group).await?;
     let mut recv_failures = 0u32;
@@ -116,13 +109,13 @@ where
             biased;
             _ = shutdown.cancelled() => return Ok(()),
             Some((delivery, prepared)) = in_flight.next(), if !in_flight.is_empty() => {
-                let (delivery, prepared): (Delivery, Prepared<T, P>) = (delivery, prepared);
+                let (delivery, prepared): (Delivery, Attempt<(Envelope<T>, P)>) = (delivery, prepared);
                 let done = match prepared {
-                    Prepared::Stopped => false,
-                    Prepared::Reject(reason) => {
+                    Attempt::Stopped => false,
+                    Attempt::Rejected(reason) => {
                         dead_letter(bus.as_ref(), &delivery, group, reason, &shutdown).await
                     }
-                    Prepared::Ready(envelope, value) => {
+                    Attempt::Done((envelope, value)) => {
                         let mut commit_one = |env: Envelope<T>| commit(env, value.clone());
                         retry(&bus, &delivery, group, &shutdown, envelope, &mut commit_one).await
                     }
@@ -142,27 +135,10 @@ where
                             Ok(envelope) => envelope,
                             Err(e) => {
                                 tracing::warn!(%topic, %group, offset = delivery.offset, error = %e, "undecodable message sent to dead letters");
-                                return (delivery, Prepared::Reject(e.to_string()));
+                                return (delivery, Attempt::Rejected(e.to_string()));
                             }
                         };
-                        let mut attempt = 0u32;
-                        let prepared = loop {
-                            match prepare(envelope.clone()).await {
-                                Ok(value) => break Prepared::Ready(envelope, value),
-                                Err(HandlerError::Permanent(reason)) => {
-                                    tracing::warn!(%topic, %group, message_id = %envelope.message_id, %reason, "message sent to dead letters");
-                                    break Prepared::Reject(reason);
-                                }
-                                Err(HandlerError::Retryable(reason)) => {
-                                    attempt += 1;
-                                    tracing::warn!(%topic, %group, message_id = %envelope.message_id, attempt, %reason, "prepare failed, will retry");
-                                    tokio::select! {
-                                        _ = shutdown.cancelled() => break Prepared::Stopped,
-                                        _ = tokio::time::sleep(backoff(attempt)) => {}
-                                    }
-                                }
-                            }
-                        };
+                        let prepared = attempt(&topic, &group, &shutdown, envelope, &mut prepare).await;
                         (delivery, prepared)
                     });
                 }
@@ -219,6 +195,50 @@ where
     }
 }
 
+/// How running a handler on one message ended.
+enum Attempt<R> {
+    Done(R),
+    /// A permanent failure, with the reason for the dead-letter record.
+    Rejected(String),
+    /// Shutdown came while waiting to retry.
+    Stopped,
+}
+
+/// Run `handler` on `envelope` until it succeeds or fails permanently, retrying retryable
+/// failures with backoff. On success the envelope comes back with the handler's value.
+async fn attempt<T, R, F, Fut>(
+    topic: &str,
+    group: &str,
+    shutdown: &Shutdown,
+    envelope: Envelope<T>,
+    handler: &mut F,
+) -> Attempt<(Envelope<T>, R)>
+where
+    T: Clone,
+    F: FnMut(Envelope<T>) -> Fut,
+    Fut: Future<Output = Result<R, HandlerError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match handler(envelope.clone()).await {
+            Ok(value) => return Attempt::Done((envelope, value)),
+            Err(HandlerError::Permanent(reason)) => {
+                tracing::warn!(topic, group, message_id = %envelope.message_id, %reason, "message sent to dead letters");
+                return Attempt::Rejected(reason);
+            }
+            Err(HandlerError::Retryable(reason)) => {
+                attempt += 1;
+                tracing::warn!(topic, group, message_id = %envelope.message_id, attempt, %reason, "handler failed, will retry");
+                tokio::select! {
+                    // Not acknowledged: the message comes again after restart.
+                    _ = shutdown.cancelled() => return Attempt::Stopped,
+                    _ = tokio::time::sleep(backoff(attempt)) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Run `handler` on `envelope` until it succeeds, dead-lettering a permanent failure. Returns
 /// true when the delivery may be acknowledged, false when shutdown interrupted the retries.
 async fn retry<T, F, Fut>(
@@ -234,25 +254,12 @@ where
     F: FnMut(Envelope<T>) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
 {
-    let topic = delivery.topic.as_str();
-    let mut attempt = 0u32;
-    loop {
-        match handler(envelope.clone()).await {
-            Ok(()) => return true,
-            Err(HandlerError::Permanent(reason)) => {
-                tracing::warn!(topic, group, message_id = %envelope.message_id, %reason, "message sent to dead letters");
-                return dead_letter(bus.as_ref(), delivery, group, reason, shutdown).await;
-            }
-            Err(HandlerError::Retryable(reason)) => {
-                attempt += 1;
-                tracing::warn!(topic, group, message_id = %envelope.message_id, attempt, %reason, "handler failed, will retry");
-                tokio::select! {
-                    // Not acknowledged: the message comes again after restart.
-                    _ = shutdown.cancelled() => return false,
-                    _ = tokio::time::sleep(backoff(attempt)) => {}
-                }
-            }
+    match attempt(&delivery.topic, group, shutdown, envelope, handler).await {
+        Attempt::Done(_) => true,
+        Attempt::Rejected(reason) => {
+            dead_letter(bus.as_ref(), delivery, group, reason, shutdown).await
         }
+        Attempt::Stopped => false,
     }
 }
 
