@@ -8,7 +8,9 @@
 //! elsewhere). A newspaper report, an eyewitness post ("听说…太吓人了") and a follow-up with a
 //! new death toll share few words but one signature. Otherwise the item opens a new event. Items
 //! in two different districts never share an event: the same kind of incident in 南明区 and
-//! 花溪区 is two cases for two owners; an unknown place never matches by signature.
+//! 花溪区 is two cases for two owners; an unknown place never matches by signature, and when
+//! both name only the city (贵阳, no district) the signature needs half the usual word overlap
+//! too — the city has several fires a day.
 //!
 //! This module is pure: it holds the state and is told the time; the stage persists it.
 
@@ -124,11 +126,22 @@ fn latest_and_baseline(h: &VecDeque<(i64, u64)>, now_hour: i64) -> (u64, f64) {
     }
 }
 
-/// Whether two jurisdictions name the same concrete place: one county (and no two different
-/// townships), the same set of the city's counties, or the same place elsewhere. Unknown places
-/// never match: two car crashes somewhere in China are not one event.
-fn same_place(a: &Jurisdiction, b: &Jurisdiction) -> bool {
-    match (a, b) {
+/// How closely two jurisdictions name one place, for joining reports by incident signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlaceMatch {
+    /// Different places, or a place unknown on either side: two car crashes somewhere in China
+    /// are not one event.
+    No,
+    /// Both name only the city as a whole (贵阳 with no district): the city sees several fires
+    /// a day, so the kind of incident alone does not join them; some shared words must too.
+    CityOnly,
+    /// One county (and no two different townships), the same set of the city's counties, or
+    /// the same place elsewhere.
+    Same,
+}
+
+fn place_match(a: &Jurisdiction, b: &Jurisdiction) -> PlaceMatch {
+    let same = match (a, b) {
         (
             Jurisdiction::Local {
                 county: c1,
@@ -139,12 +152,22 @@ fn same_place(a: &Jurisdiction, b: &Jurisdiction) -> bool {
                 township: t2,
             },
         ) => c1 == c2 && (t1.is_none() || t2.is_none() || t1 == t2),
-        (Jurisdiction::City { counties: a }, Jurisdiction::City { counties: b }) => a == b,
+        (Jurisdiction::City { counties: a }, Jurisdiction::City { counties: b }) => {
+            if a.is_empty() && b.is_empty() {
+                return PlaceMatch::CityOnly;
+            }
+            a == b
+        }
         (
             Jurisdiction::Elsewhere { place: Some(a) },
             Jurisdiction::Elsewhere { place: Some(b) },
         ) => a == b,
         _ => false,
+    };
+    if same {
+        PlaceMatch::Same
+    } else {
+        PlaceMatch::No
     }
 }
 
@@ -287,7 +310,11 @@ impl Events {
                 let sim = o / total;
                 let signature = kind.is_some()
                     && kind == s.incident_kind.as_deref()
-                    && same_place(&item.analysis.jurisdiction, &s.update.jurisdiction);
+                    && match place_match(&item.analysis.jurisdiction, &s.update.jurisdiction) {
+                        PlaceMatch::Same => true,
+                        PlaceMatch::CityOnly => sim >= p.similarity / 2.0,
+                        PlaceMatch::No => false,
+                    };
                 // A signature match ranks above any match by words alone.
                 if signature {
                     Some((id, 1.0 + sim))
@@ -692,6 +719,35 @@ mod tests {
                 ("d", 50, "", "高速上两车追尾，交警正在处理"),
             ],
             &[0, 1, 2, 3],
+        );
+    }
+
+    /// With only the city named, the kind of incident alone does not join two reports: two
+    /// unrelated fires stay apart, a follow-up that shares words with the first report joins it.
+    #[test]
+    fn city_only_place_needs_shared_words_too() {
+        check(
+            &[
+                (
+                    "a",
+                    0,
+                    "贵阳一小区居民楼突发火灾",
+                    "今天上午，贵阳市一小区居民楼突发火灾，消防救援人员迅速赶到现场扑救，火势已被控制。",
+                ),
+                (
+                    "b",
+                    20,
+                    "贵阳一废品回收站起火",
+                    "贵阳一废品回收站堆放的纸箱起火，浓烟冲天，附近商户紧急疏散。",
+                ),
+                (
+                    "c",
+                    60,
+                    "贵阳小区居民楼火灾原因查明",
+                    "记者从贵阳市消防救援支队获悉，该小区居民楼火灾系电动车充电引发，火灾未造成人员伤亡。",
+                ),
+            ],
+            &[0, 1, 0],
         );
     }
 
