@@ -68,11 +68,11 @@ const LEXICONS: usize = 11;
 /// the lexicons load).
 const MAX_KINDS: usize = 32;
 
-/// Contrast conjunctions: what follows the last one carries the writer's view.
 /// Emoticons are the writer's own label of the mood: they count more than words.
-const EMOTICON_WEIGHT: f32 = 1.5;
-const CONTRAST_AFTER: f32 = 1.5;
+const EMOTICON_WEIGHT: f32 = 2.0;
 const NEGATIVE_BIAS: f32 = 1.5;
+/// Contrast conjunctions: what follows the last one carries the writer's view.
+const CONTRAST_AFTER: f32 = 1.5;
 const CONTRAST_BEFORE: f32 = 0.6;
 const CONTRAST_WORDS: &[&str] = &["但", "但是", "可是", "然而", "不过", "却", "只是", "可惜"];
 
@@ -618,6 +618,8 @@ mod tests {
             ("一点也不满意", true),
             ("今天去爬山了[哈哈]", false),
             ("又堵车了[怒]", true),
+            ("呵呵，又让我们等通知", true),
+            ("医护人员辛苦了，早日康复", false),
         ] {
             let n = normalize(text);
             let s = f.c.sentiment(&hits(&f, &n.text), &n.emoticons);
