@@ -10,7 +10,8 @@ use common::wire::{Jurisdiction, PlaceMention, Priority, PriorityMatch, Severity
 
 use crate::Config;
 use crate::classify::{Classifiers, Hit, HitDict, Hits, department_for};
-use crate::normalize::normalize;
+use crate::dict;
+use crate::normalize::{Normalized, normalize_into};
 use crate::places::Gazetteer;
 use crate::scheme::SchemeSet;
 use crate::segment::Segmented;
@@ -115,7 +116,8 @@ pub struct Analyzer {
     classifiers: Classifiers,
     /// Every lexicon word and place surface, looked up in one pass over the tokens.
     dict: HitDict,
-    stopwords: FxHashSet<&'static str>,
+    /// Lookup keys of the stopwords (tokens carry their keys: see [`Segmented::key`]).
+    stopwords: FxHashSet<u64>,
 }
 
 impl Analyzer {
@@ -130,6 +132,7 @@ impl Analyzer {
             .filter(|l| !l.starts_with('#'))
             .map(str::trim)
             .filter(|l| !l.is_empty())
+            .map(dict::key)
             .collect();
         let entries = classifiers.dict_entries().into_iter().chain(
             gazetteer
@@ -177,29 +180,22 @@ impl Analyzer {
             Some((cut, _)) => &input.body[..cut],
             None => input.body,
         };
-        // Title and body are normalized separately (each character once) and joined with a
-        // space, so the title's length in the normalized text is known without a second pass.
-        let title = input.title;
-        let (norm, title_len) = match (title.is_empty(), body.is_empty()) {
-            (true, _) => (normalize(body), 0),
-            (false, true) => {
-                let n = normalize(title);
-                let len = n.text.len();
-                (n, len)
-            }
-            (false, false) => {
-                let mut n = normalize(title);
-                let len = n.text.len();
-                let b = normalize(body);
-                if !n.text.is_empty() && !b.text.is_empty() {
-                    n.text.push(' ');
-                }
-                n.text.push_str(&b.text);
-                n.emoticons.extend(b.emoticons);
-                n.urls.extend(b.urls);
-                (n, len)
-            }
+        // Title and body are normalized one after the other into one text, joined with a space,
+        // so the title's length in the normalized text is known without a second pass.
+        let mut norm = Normalized {
+            text: String::with_capacity(input.title.len() + body.len() + 1),
+            ..Normalized::default()
         };
+        normalize_into(input.title, &mut norm);
+        let title_len = norm.text.len();
+        if title_len > 0 {
+            norm.text.push(' ');
+        }
+        normalize_into(body, &mut norm);
+        if title_len > 0 && norm.text.len() == title_len + 1 {
+            // An empty body: no separator.
+            norm.text.pop();
+        }
         let text = norm.text.as_str();
         let seg = Segmented::new(text);
         let hits = Hits::collect(&self.dict.find(&seg), &self.dict);
@@ -324,39 +320,43 @@ impl Analyzer {
         self.dict.find(seg).len()
     }
 
-    fn is_content_word(&self, w: &str) -> bool {
+    /// Whether token `i` can be a keyword: two characters or more, with a letter or digit, not
+    /// only ASCII digits and punctuation, not a stopword. Cheap tests first.
+    fn is_content_word(&self, seg: &Segmented, i: usize) -> bool {
+        let w = seg.token(i);
         let mut chars = w.chars();
-        // At least two characters; cheap tests before the stopword lookup.
         chars.next().is_some()
             && chars.next().is_some()
-            && w.chars().any(|c| c.is_alphanumeric())
+            && w.chars().any(is_alphanumeric)
             && !w
-                .chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_punctuation())
-            && !self.stopwords.contains(w)
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_punctuation())
+            && !self.stopwords.contains(&seg.key(i))
     }
 
     /// Keywords: term frequency × a length prior (longer words are rarer), words of the title
-    /// doubled; top 12. And the title's content words in order. Counted in a sorted vector of
-    /// slices of the text (an item has a few hundred tokens at most): only the 12 winners and
-    /// the title words become owned strings.
+    /// doubled; top 12. And the title's content words in order. Counted in a vector of slices
+    /// of the text sorted by token key (an item has a few hundred tokens at most; comparing keys
+    /// is cheaper than comparing strings): only the 12 winners and the title words become owned
+    /// strings.
     fn keywords(&self, seg: &Segmented, title_tokens: usize) -> (Keywords, Keywords) {
-        let title: Vec<&str> = (0..title_tokens)
-            .map(|i| seg.token(i))
-            .filter(|w| self.is_content_word(w))
+        let title: Vec<(u64, &str)> = (0..title_tokens)
+            .filter(|&i| self.is_content_word(seg, i))
+            .map(|i| (seg.key(i), seg.token(i)))
             .collect();
-        let mut tf: Vec<(&str, f32)> = Vec::with_capacity(seg.len());
+        let mut tf: Vec<(u64, &str, f32)> = Vec::with_capacity(seg.len());
         for i in 0..seg.len() {
-            let t = seg.token(i);
-            if title.contains(&t) {
-                tf.push((t, 2.0));
-            } else if i >= title_tokens && self.is_content_word(t) {
-                tf.push((t, 1.0));
+            let (k, t) = (seg.key(i), seg.token(i));
+            if title.iter().any(|&(tk, tw)| tk == k && tw == t) {
+                tf.push((k, t, 2.0));
+            } else if i >= title_tokens && self.is_content_word(seg, i) {
+                tf.push((k, t, 1.0));
             }
         }
-        tf.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Equal words have equal keys, so they end up next to each other.
+        tf.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         let mut kw: Vec<(&str, f32)> = Vec::with_capacity(tf.len());
-        for (t, w) in tf {
+        for (_, t, w) in tf {
             match kw.last_mut() {
                 Some(last) if last.0 == t => last.1 += w,
                 _ => kw.push((t, w)),
@@ -366,12 +366,29 @@ impl Analyzer {
             let len = t.chars().count().min(6) as f32;
             *f = (1.0 + f.ln()) * (0.5 + 0.25 * len);
         }
-        kw.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        kw.truncate(12);
+        // Strongest first; words are distinct, so the order is total. Only the top 12 are kept:
+        // selected first, so a long text's hundreds of words are not all sorted.
+        let stronger =
+            |a: &(&str, f32), b: &(&str, f32)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0));
+        if kw.len() > 12 {
+            kw.select_nth_unstable_by(11, stronger);
+            kw.truncate(12);
+        }
+        kw.sort_unstable_by(stronger);
         (
             Keywords::from_words(kw.iter().copied()),
-            Keywords::from_words(title.iter().map(|w| (*w, 1.0))),
+            Keywords::from_words(title.iter().map(|&(_, w)| (w, 1.0))),
         )
+    }
+}
+
+/// `char::is_alphanumeric` with the common cases first: ASCII, and the CJK unified ideographs
+/// (all alphabetic), which would otherwise each cost a walk of the Unicode tables.
+fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        ('\u{4E00}'..='\u{9FFF}').contains(&c) || c.is_alphanumeric()
     }
 }
 
@@ -389,6 +406,13 @@ pub fn summary(body: &str, chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_alphanumeric_agrees_with_the_standard_library() {
+        for c in '\0'..='\u{10FFFF}' {
+            assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{c:?}");
+        }
+    }
 
     fn analyzer() -> Analyzer {
         match Analyzer::new(&Config::default()) {

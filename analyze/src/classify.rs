@@ -88,12 +88,20 @@ pub enum Hit {
     Place(u32),
 }
 
-/// Every lexicon word and place surface in one token dictionary. The hits of all words sit in
-/// one flat array (a word's value is its range there), so collecting an item's hits reads one
-/// contiguous table instead of a small heap vector per word.
+/// Every lexicon word and place surface in one token dictionary. A word that is in one lexicon
+/// (most are) carries its hit in the dictionary's value; the hits of words in several sit in
+/// one flat array, the word's value being its range there. Either way collecting an item's hits
+/// reads no small heap vector per word, and the common case one table entry.
 pub struct HitDict {
-    dict: TokenDict<(u32, u32)>,
+    dict: TokenDict<WordHits>,
     hits: Vec<Hit>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum WordHits {
+    One(Hit),
+    /// A range of `HitDict::hits`.
+    Many(u32, u32),
 }
 
 impl HitDict {
@@ -102,10 +110,13 @@ impl HitDict {
             a.extend(b)
         });
         let mut hits = Vec::new();
-        let dict = dict.map_values(|v| {
-            let start = hits.len() as u32;
-            hits.extend(v);
-            (start, hits.len() as u32)
+        let dict = dict.map_values(|v| match v[..] {
+            [one] => WordHits::One(one),
+            _ => {
+                let start = hits.len() as u32;
+                hits.extend(v);
+                WordHits::Many(start, hits.len() as u32)
+            }
         });
         Self { dict, hits }
     }
@@ -115,8 +126,10 @@ impl HitDict {
     }
 
     fn hits_of(&self, value: u32) -> &[Hit] {
-        let (s, e) = *self.dict.value(value);
-        &self.hits[s as usize..e as usize]
+        match self.dict.value(value) {
+            WordHits::One(hit) => std::slice::from_ref(hit),
+            &WordHits::Many(s, e) => &self.hits[s as usize..e as usize],
+        }
     }
 }
 

@@ -32,8 +32,9 @@ pub struct Found {
 /// The lookup key of a string: a 64-bit hash instead of the string itself, so a lookup touches
 /// one table slot and never follows a pointer to compare keys (the tables hold ~140k words; two
 /// cache misses per token made lookup cost more than segmentation). A false match needs a 64-bit
-/// collision between a text token and a dictionary word (p ≈ 1e-14 per token).
-fn key(s: &str) -> u64 {
+/// collision between a text token and a dictionary word (p ≈ 1e-14 per token). Every token's
+/// key is computed once, in [`Segmented::new`].
+pub fn key(s: &str) -> u64 {
     FixedState::default().hash_one(s)
 }
 
@@ -122,11 +123,11 @@ impl<V> TokenDict<V> {
 
     /// Longest-match, non-overlapping lookup over the tokens of `seg`.
     pub fn find(&self, seg: &Segmented) -> Vec<Found> {
-        let mut out = Vec::new();
         let n = seg.len();
+        let mut out = Vec::with_capacity(n);
         let mut i = 0;
         while i < n {
-            let Some(&(single, lengths)) = self.first.get(&key(seg.token(i))) else {
+            let Some(&(single, lengths)) = self.first.get(&seg.key(i)) else {
                 self.find_inside(seg, i, &mut out);
                 i += 1;
                 continue;

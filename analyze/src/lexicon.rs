@@ -8,8 +8,12 @@ use rustc_hash::FxHashMap;
 use crate::normalize::fold_char;
 
 pub struct Lexicon {
-    /// Per pattern: (class index, weight).
-    entries: Vec<Vec<(usize, f32)>>,
+    /// (class index, weight) of every pattern, pattern after pattern: one array and a compact
+    /// offsets table, where a vector per pattern scatters the entries of a 50k-word lexicon
+    /// over the heap (a cache miss more for every word an item contains).
+    entries: Vec<(usize, f32)>,
+    /// Pattern `p`'s entries are `entries[starts[p]..starts[p + 1]]`.
+    starts: Vec<u32>,
     words: Vec<String>,
     classes: Vec<String>,
     index: FxHashMap<String, usize>,
@@ -92,8 +96,14 @@ impl Lexicon {
                 None => entries[wi].push((ci, weight)),
             }
         }
+        let mut starts = Vec::with_capacity(entries.len() + 1);
+        starts.push(0);
+        for e in &entries {
+            starts.push(starts[starts.len() - 1] + e.len() as u32);
+        }
         Self {
-            entries,
+            entries: entries.concat(),
+            starts,
             words,
             classes,
             index,
@@ -117,7 +127,7 @@ impl Lexicon {
     }
 
     pub fn entries(&self, pattern: usize) -> &[(usize, f32)] {
-        &self.entries[pattern]
+        &self.entries[self.starts[pattern] as usize..self.starts[pattern + 1] as usize]
     }
 
     pub fn word(&self, pattern: usize) -> &str {
@@ -140,7 +150,7 @@ impl Lexicon {
         patterns.sort_unstable();
         for run in patterns.chunk_by(|a, b| a == b) {
             let factor: f32 = (1..=run.len().min(3)).map(|i| 1.0 / i as f32).sum();
-            for &(c, w) in &self.entries[run[0] as usize] {
+            for &(c, w) in self.entries(run[0] as usize) {
                 add(c, w * factor);
             }
         }
@@ -164,7 +174,7 @@ impl Lexicon {
             k += n;
             // 1 + 1/2 + 1/3 for up to three repeats.
             let factor: f32 = (1..=n.min(3)).map(|i| 1.0 / i as f32).sum();
-            for &(c, w) in &self.entries[p] {
+            for &(c, w) in self.entries(p) {
                 by_class[c] += w * factor;
                 evidence.push((c, p, w));
             }

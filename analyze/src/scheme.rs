@@ -303,14 +303,27 @@ pub struct SchemeMatch {
     pub score: f32,
 }
 
-/// Character spans of every word occurrence in one text.
+/// Character spans of every word occurrence in one text: one array sorted by word (a text has
+/// a handful of occurrences, where a vector per scheme word means hundreds of them per text).
 struct Hits {
-    spans: Vec<Vec<(u32, u32)>>,
+    /// (word, start, end), sorted by word.
+    occurrences: Vec<(usize, u32, u32)>,
 }
 
 impl Hits {
     fn has(&self, w: usize) -> bool {
-        !self.spans[w].is_empty()
+        self.occurrences
+            .binary_search_by_key(&w, |&(word, _, _)| word)
+            .is_ok()
+    }
+
+    /// The spans of word `w`.
+    fn spans(&self, w: usize) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let from = self.occurrences.partition_point(|&(word, _, _)| word < w);
+        self.occurrences[from..]
+            .iter()
+            .take_while(move |&&(word, _, _)| word == w)
+            .map(|&(_, s, e)| (s, e))
     }
 }
 
@@ -379,7 +392,7 @@ impl SchemeSet {
     }
 
     fn hits(&self, text: &str) -> Hits {
-        let mut spans = vec![Vec::new(); self.words.len()];
+        let mut occurrences = Vec::new();
         if let Some(ac) = &self.ac {
             // Character offsets (for near/N), counted incrementally along the matches.
             let mut byte = 0usize;
@@ -393,10 +406,12 @@ impl SchemeSet {
                     byte = m.start();
                 }
                 let len = text[m.start()..m.end()].chars().count() as u32;
-                spans[m.pattern().as_usize()].push((chars, chars + len));
+                occurrences.push((m.pattern().as_usize(), chars, chars + len));
             }
         }
-        Hits { spans }
+        // Stable: each word's spans stay in the order found.
+        occurrences.sort_by_key(|&(word, _, _)| word);
+        Hits { occurrences }
     }
 
     /// Every scheme that matches `text` (normalized), with evidence.
@@ -500,7 +515,7 @@ fn spans(e: &Expr, hits: &Hits, out: &mut Vec<(u32, u32)>, words: &mut Vec<usize
     match e {
         Expr::Word(w) => {
             if hits.has(*w) {
-                out.extend_from_slice(&hits.spans[*w]);
+                out.extend(hits.spans(*w));
                 words.push(*w);
             }
         }
@@ -525,7 +540,7 @@ fn spans(e: &Expr, hits: &Hits, out: &mut Vec<(u32, u32)>, words: &mut Vec<usize
             let mut ev = Vec::new();
             if eval(e, hits, &mut ev) {
                 for &w in &ev {
-                    out.extend_from_slice(&hits.spans[w]);
+                    out.extend(hits.spans(w));
                 }
                 words.extend(ev);
             }

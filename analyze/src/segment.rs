@@ -45,21 +45,27 @@ pub fn add_user_words(jieba: &mut Jieba, dict: &str) {
 }
 
 /// A text with its jieba tokens as byte spans (whitespace tokens included, so that dictionary
-/// n-grams never join words across a space).
+/// n-grams never join words across a space), and each token's lookup key (see
+/// [`crate::dict::key`]), computed once for the dictionary pass, stopwords and keywords.
 pub struct Segmented<'a> {
     text: &'a str,
-    spans: Vec<(u32, u32)>,
+    /// (byte start, byte end, key) per token.
+    tokens: Vec<(u32, u32, u64)>,
 }
 
 impl<'a> Segmented<'a> {
     /// Segment normalized text with the shared instance (HMM on, for unseen names).
     pub fn new(text: &'a str) -> Self {
-        let spans = shared()
+        let tokens = shared()
             .cut(text, true)
             .into_iter()
-            .map(|t| (t.byte_start as u32, (t.byte_start + t.word.len()) as u32))
+            .map(|t| {
+                let start = t.byte_start as u32;
+                let end = start + t.word.len() as u32;
+                (start, end, crate::dict::key(t.word))
+            })
             .collect();
-        Self { text, spans }
+        Self { text, tokens }
     }
 
     pub fn text(&self) -> &'a str {
@@ -67,24 +73,29 @@ impl<'a> Segmented<'a> {
     }
 
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.tokens.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.tokens.is_empty()
     }
 
     pub fn start(&self, i: usize) -> usize {
-        self.spans[i].0 as usize
+        self.tokens[i].0 as usize
     }
 
     pub fn end(&self, i: usize) -> usize {
-        self.spans[i].1 as usize
+        self.tokens[i].1 as usize
     }
 
     pub fn token(&self, i: usize) -> &'a str {
-        let (s, e) = self.spans[i];
+        let (s, e, _) = self.tokens[i];
         &self.text[s as usize..e as usize]
+    }
+
+    /// The lookup key of token `i`.
+    pub fn key(&self, i: usize) -> u64 {
+        self.tokens[i].2
     }
 
     /// Tokens `i..i+k` as one slice of the text.

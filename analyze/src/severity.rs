@@ -92,14 +92,61 @@ fn parse_chinese(s: &str) -> Option<f64> {
     Some((total + section + digit.unwrap_or(0)) as f64)
 }
 
+/// Digits, the decimal point, Chinese digits and units: what [`parse_number`] reads. Tested
+/// for every character of a text, so by bit test rather than by `digit_value`.
 fn is_numeral_char(c: char) -> bool {
-    c.is_ascii_digit()
-        || digit_value(c).is_some()
-        || matches!(
-            c,
-            '十' | '拾' | '百' | '佰' | '千' | '仟' | '万' | '亿' | '.'
-        )
+    if c.is_ascii() {
+        c.is_ascii_digit() || c == '.'
+    } else {
+        CJK_NUMERALS.contains(c) || c == '〇' || c == '○'
+    }
 }
+
+/// A set of CJK unified ideographs (U+4E00..=U+9FFF) as bits. The gate of [`extract`] tests
+/// every character of every text against three such sets; a bit test is much cheaper than the
+/// chain of comparisons a `match` on a dozen characters compiles to.
+struct CjkSet([u64; CJK_WORDS]);
+
+const CJK_FIRST: u32 = 0x4E00;
+const CJK_WORDS: usize = (0xA000 - 0x4E00) / 64;
+
+impl CjkSet {
+    /// Panics at compile time on a character outside the block.
+    const fn new(chars: &[char]) -> Self {
+        let mut bits = [0u64; CJK_WORDS];
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i] as u32;
+            assert!(c >= CJK_FIRST && c < CJK_FIRST + 64 * CJK_WORDS as u32);
+            let k = (c - CJK_FIRST) as usize;
+            bits[k / 64] |= 1 << (k % 64);
+            i += 1;
+        }
+        CjkSet(bits)
+    }
+
+    fn contains(&self, c: char) -> bool {
+        let Some(k) = (c as u32).checked_sub(CJK_FIRST) else {
+            return false;
+        };
+        self.0
+            .get(k as usize / 64)
+            .is_some_and(|bits| bits >> (k % 64) & 1 == 1)
+    }
+}
+
+/// Every pattern of [`extract`] involves one of these.
+static CASUALTY_CHARS: CjkSet = CjkSet::new(&[
+    '死', '伤', '亡', '难', '踪', '联', '损', '落', '殒', '害', '丧',
+]);
+/// What follows the numeral of a figure: a count word, 死/伤 or 元.
+static AFTER_NUMERAL: CjkSet =
+    CjkSet::new(&['人', '名', '位', '具', '个', '余', '多', '死', '伤', '元']);
+/// The CJK-block characters of [`digit_value`] and [`unit_value`] (〇 and ○ are outside it).
+static CJK_NUMERALS: CjkSet = CjkSet::new(&[
+    '零', '一', '壹', '二', '两', '贰', '三', '叁', '四', '肆', '五', '伍', '六', '陆', '七', '柒',
+    '八', '捌', '九', '玖', '十', '拾', '百', '佰', '千', '仟', '万', '亿',
+]);
 
 const DEATH: &[&str] = &[
     "死亡", "遇难", "罹难", "身亡", "丧生", "殒命", "遇害", "溺亡", "死",
@@ -126,25 +173,18 @@ fn bump(slot: &mut Option<u32>, v: f64) {
 /// Extract casualties, missing persons and losses.
 pub fn extract(text: &str) -> Figures {
     let mut f = Figures::default();
-    // Every pattern below involves one of these characters; most texts have none.
-    if !text.contains([
-        '死', '伤', '亡', '难', '踪', '联', '损', '落', '殒', '害', '丧',
-    ]) {
-        return f;
-    }
-    // Every figure is a numeral directly followed by a count word, 死/伤 or 元: look for one
-    // before collecting the characters.
+    // Every pattern below involves one of the casualty or loss characters (most texts have
+    // none), and every figure is a numeral directly followed by a count word, 死/伤 or 元: one
+    // pass over the characters looks for both before any work.
+    let mut casualty_char = false;
+    let mut candidate = false;
     let mut prev_numeral = false;
-    let candidate = text.chars().any(|c| {
-        let hit = prev_numeral
-            && matches!(
-                c,
-                '人' | '名' | '位' | '具' | '个' | '余' | '多' | '死' | '伤' | '元'
-            );
+    for c in text.chars() {
+        casualty_char |= CASUALTY_CHARS.contains(c);
+        candidate |= prev_numeral && AFTER_NUMERAL.contains(c);
         prev_numeral = is_numeral_char(c);
-        hit
-    });
-    if !candidate {
+    }
+    if !(casualty_char && candidate) {
         return f;
     }
     let chars: Vec<char> = text.chars().collect();
@@ -317,6 +357,17 @@ pub fn propose(text: &str, emergency: bool) -> SeverityProposal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeral_chars_are_what_parse_number_reads() {
+        for c in '\0'..='\u{10FFFF}' {
+            let reads = c.is_ascii_digit()
+                || c == '.'
+                || digit_value(c).is_some()
+                || unit_value(c).is_some();
+            assert_eq!(is_numeral_char(c), reads, "{c:?}");
+        }
+    }
 
     #[test]
     fn numerals() {
