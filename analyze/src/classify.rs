@@ -144,20 +144,48 @@ pub struct Hits {
     pub places: Vec<(u32, u32, u32)>,
 }
 
+/// A hit's lexicon as one bit (places count as one more lexicon).
+fn lexicon_bit(hit: &Hit) -> u32 {
+    match hit {
+        Hit::Lex(lex, _) => 1 << (*lex as u32),
+        Hit::Place(_) => 1 << LEXICONS,
+    }
+}
+
+/// The hits of the words found, in text order, without those of a word inside a longer word
+/// for a lexicon the longer word is in (see [`Found::within`]).
+fn kept_hits<'d>(
+    found: &'d [Found],
+    dict: &'d HitDict,
+) -> impl Iterator<Item = (&'d Found, Hit)> + 'd {
+    // (one past the longer word's last token, its lexicons)
+    let mut enclosing = (0u32, 0u32);
+    found.iter().flat_map(move |f| {
+        let hits = dict.hits_of(f.value);
+        let covered = if f.within && f.tokens.1 <= enclosing.0 {
+            enclosing.1
+        } else {
+            enclosing = (f.tokens.1, hits.iter().fold(0, |m, h| m | lexicon_bit(h)));
+            0
+        };
+        hits.iter()
+            .filter(move |h| lexicon_bit(h) & covered == 0)
+            .map(move |h| (f, *h))
+    })
+}
+
 impl Hits {
     pub fn collect(found: &[Found], dict: &HitDict) -> Self {
         let mut counts = [0u32; LEXICONS];
         let mut total = 0usize;
         let mut h = Hits::default();
-        for f in found {
-            for hit in dict.hits_of(f.value) {
-                match *hit {
-                    Hit::Lex(lex, _) => {
-                        counts[lex as usize] += 1;
-                        total += 1;
-                    }
-                    Hit::Place(s) => h.places.push((s, f.bytes.0, f.bytes.1)),
+        for (f, hit) in kept_hits(found, dict) {
+            match hit {
+                Hit::Lex(lex, _) => {
+                    counts[lex as usize] += 1;
+                    total += 1;
                 }
+                Hit::Place(s) => h.places.push((s, f.bytes.0, f.bytes.1)),
             }
         }
         let mut next = [0u32; LEXICONS];
@@ -169,13 +197,11 @@ impl Hits {
         }
         h.offsets[LEXICONS] = acc;
         h.lex = vec![(0, 0); total];
-        for f in found {
-            for hit in dict.hits_of(f.value) {
-                if let Hit::Lex(lex, p) = *hit {
-                    let slot = &mut next[lex as usize];
-                    h.lex[*slot as usize] = (p, f.tokens.0);
-                    *slot += 1;
-                }
+        for (f, hit) in kept_hits(found, dict) {
+            if let Hit::Lex(lex, p) = hit {
+                let slot = &mut next[lex as usize];
+                h.lex[*slot as usize] = (p, f.tokens.0);
+                *slot += 1;
             }
         }
         h

@@ -27,6 +27,11 @@ pub struct Found {
     pub tokens: (u32, u32),
     /// Byte span in the text.
     pub bytes: (u32, u32),
+    /// A one-token word inside the longer word found just before it (its first and last tokens
+    /// are within that word's). The longer word wins for the lexicons it is in; the inner word
+    /// still counts for the others, so a long word of one lexicon (大客车, a topic word) does not
+    /// hide a short word of another (客车, an incident word).
+    pub within: bool,
 }
 
 /// The lookup key of a string: a 64-bit hash instead of the string itself, so a lookup touches
@@ -144,7 +149,18 @@ impl<V> TokenDict<V> {
                         value: v,
                         tokens: (i as u32, (i + k) as u32),
                         bytes: (seg.start(i) as u32, seg.end(i + k - 1) as u32),
+                        within: false,
                     });
+                    for j in i..i + k {
+                        if let Some(&(Some(inner), _)) = self.first.get(&seg.key(j)) {
+                            out.push(Found {
+                                value: inner,
+                                tokens: (j as u32, (j + 1) as u32),
+                                bytes: (seg.start(j) as u32, seg.end(j) as u32),
+                                within: true,
+                            });
+                        }
+                    }
                     i += k;
                     matched = true;
                     break;
@@ -159,6 +175,7 @@ impl<V> TokenDict<V> {
                     value: v,
                     tokens: (i as u32, (i + 1) as u32),
                     bytes: (seg.start(i) as u32, seg.end(i) as u32),
+                    within: false,
                 }),
                 None => self.find_inside(seg, i, &mut out),
             }
@@ -187,6 +204,7 @@ impl<V> TokenDict<V> {
                     value: v,
                     tokens: (i as u32, (i + 1) as u32),
                     bytes: (base, base + (n * 3) as u32),
+                    within: false,
                 });
                 prefix_end = n * 3;
                 break;
@@ -202,6 +220,7 @@ impl<V> TokenDict<V> {
                     value: v,
                     tokens: (i as u32, (i + 1) as u32),
                     bytes: (base + start as u32, end),
+                    within: false,
                 });
                 break;
             }
@@ -217,7 +236,15 @@ mod tests {
         let d = TokenDict::build(words.iter().map(|w| (w.to_string(), ())), |_, _| {});
         let norm = crate::normalize::normalize(text).text;
         let seg = Segmented::new(&norm);
-        let got: Vec<&str> = d.find(&seg).iter().map(|f| d.word(f.value)).collect();
+        // A word inside a longer one is shown in brackets.
+        let got: Vec<String> = d
+            .find(&seg)
+            .iter()
+            .map(|f| match f.within {
+                true => format!("({})", d.word(f.value)),
+                false => d.word(f.value).to_string(),
+            })
+            .collect();
         assert_eq!(got.join("/"), expect, "text: {text}");
     }
 
@@ -229,5 +256,14 @@ mod tests {
         check(&["花果园小区"], "花果园小区发生火灾", "花果园小区");
         check(&["ktv"], "ＫＴＶ起火", "ktv");
         check(&["避暑", "胜地"], "避暑胜地", "避暑/胜地");
+    }
+
+    #[test]
+    fn words_inside_a_longer_word_are_marked() {
+        check(
+            &["花果园小区", "小区", "火灾"],
+            "花果园小区发生火灾",
+            "花果园小区/(小区)/火灾",
+        );
     }
 }
