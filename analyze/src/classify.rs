@@ -224,6 +224,40 @@ impl Hits {
     }
 }
 
+/// The hits of one lexicon (in text order) within the few tokens before a position, for
+/// positions asked in increasing order: a sliding window, so a long text costs one pass, not
+/// one pass per sentiment word.
+struct Preceding<'h> {
+    hits: &'h [(u32, u32)],
+    start: usize,
+}
+
+impl<'h> Preceding<'h> {
+    /// How many tokens back a negator or intensifier reaches.
+    const REACH: u32 = 3;
+
+    fn new(hits: &'h [(u32, u32)]) -> Self {
+        Self { hits, start: 0 }
+    }
+
+    /// The (pattern, token) hits with `token - REACH <= t < token`.
+    fn before(&mut self, token: u32) -> &'h [(u32, u32)] {
+        while self
+            .hits
+            .get(self.start)
+            .is_some_and(|&(_, t)| t + Self::REACH < token)
+        {
+            self.start += 1;
+        }
+        let end = self.start
+            + self.hits[self.start..]
+                .iter()
+                .take_while(|&&(_, t)| t < token)
+                .count();
+        &self.hits[self.start..end]
+    }
+}
+
 /// The compiled lexicons, built once and shared.
 pub struct Classifiers {
     emergency: Lexicon,
@@ -489,27 +523,26 @@ impl Classifiers {
     pub fn sentiment(&self, hits: &Hits, emoticons: &[String]) -> SentimentResult {
         let mut total = 0.0f32;
         let mut found = false;
-        let negs = hits.of(LexId::Negator);
-        let ints = hits.of(LexId::Intensifier);
-        fn before(t: u32, set: &[(u32, u32)]) -> impl Iterator<Item = u32> + '_ {
-            set.iter()
-                .filter(move |(_, tok)| *tok < t && *tok + 3 >= t)
-                .map(|(p, _)| *p)
-        }
+        let (mut negs, mut ints) = (
+            Preceding::new(hits.of(LexId::Negator)),
+            Preceding::new(hits.of(LexId::Intensifier)),
+        );
         let last_contrast = hits.of(LexId::Contrast).iter().map(|(_, t)| *t).max();
         for &(p, tok) in hits.of(LexId::Sentiment) {
             let Some(&(_, w)) = self.sentiment.entries(p as usize).first() else {
                 continue;
             };
             found = true;
-            let negated = before(tok, negs).count() % 2 == 1;
+            let negated = negs.before(tok).len() % 2 == 1;
             let stance = match last_contrast {
                 Some(c) if tok > c => CONTRAST_AFTER,
                 Some(_) => CONTRAST_BEFORE,
                 None => 1.0,
             };
-            let boost = before(tok, ints)
-                .filter_map(|p| self.intensifiers.entries(p as usize).first().map(|e| e.1))
+            let boost = ints
+                .before(tok)
+                .iter()
+                .filter_map(|(p, _)| self.intensifiers.entries(*p as usize).first().map(|e| e.1))
                 .fold(1.0f32, f32::max);
             let v = if negated { -w * 0.8 } else { w } * boost * stance;
             // Negativity bias: one sad or angry word outweighs a pleasant one.
@@ -526,9 +559,10 @@ impl Classifiers {
         }
         // Word scores from microblogs and news: every word leans a little; negation flips it.
         let mut leaning = 0.0f32;
+        let mut negs = Preceding::new(hits.of(LexId::Negator));
         for &(p, tok) in hits.of(LexId::SentimentDict) {
             if let Some(&(_, w)) = self.sentiment_dict.entries(p as usize).first() {
-                let negated = before(tok, negs).count() % 2 == 1;
+                let negated = negs.before(tok).len() % 2 == 1;
                 leaning += if negated { -w } else { w };
             }
         }
