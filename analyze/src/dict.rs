@@ -8,7 +8,9 @@
 //!
 //! A dictionary word that jieba splits (e.g. 花果园 → 花果/园) is stored under its first token
 //! with its token count, and matched when the same tokens follow in the text. Longest match
-//! wins at each position; matches never overlap.
+//! wins at each position and matches never overlap, except that the single tokens inside a
+//! multi-token match are reported too, marked [`Found::within`]: the caller decides what they
+//! count for (the classifiers count them for the lexicons the longer word is not in).
 
 use std::hash::BuildHasher;
 

