@@ -212,6 +212,7 @@ impl Analyzer {
             &hits,
             text,
             !norm.urls.is_empty(),
+            norm.topics.len(),
             self.source_credibility(input),
         );
         let places = self.gazetteer.resolve_found(text, &hits.places);

@@ -69,6 +69,10 @@ pub enum LexId {
 }
 
 const LEXICONS: usize = 11;
+/// A post tagged with a Weibo `#话题#` joins a running public discussion (news outlets,
+/// campaigns, brands tag theirs); a rumour travels as a standalone claim pushed by reposts. A
+/// weak sign against, per tag (at most two).
+const TOPIC_TAG_WEIGHT: f32 = 0.5;
 /// Incident kinds and incident domains are scored in fixed arrays of this size (checked when
 /// the lexicons load).
 const MAX_KINDS: usize = 32;
@@ -584,6 +588,7 @@ impl Classifiers {
         hits: &Hits,
         text: &str,
         has_url: bool,
+        topics: usize,
         source_credibility: f32,
     ) -> RumorResult<'_> {
         let s = self.rumor.score(hits.patterns(LexId::Rumor));
@@ -622,6 +627,7 @@ impl Classifiers {
             - 0.6 * personal.min(6.0)
             - 0.8 * promotion.min(6.0)
             - if has_url { 1.5 } else { 0.0 }
+            - TOPIC_TAG_WEIGHT * topics.min(2) as f32
             - 3.0 * source_credibility
             - 1.0;
         let evidence: Vec<&str> = s
@@ -718,10 +724,15 @@ mod tests {
     fn rumor_signals() {
         let f = fixture();
         let text = normalize("紧急扩散!!!据内部消息，明天自来水有毒，千万不要喝，转给家人").text;
-        let r = f.c.rumor(&hits(&f, &text), &text, false, 0.0);
+        let r = f.c.rumor(&hits(&f, &text), &text, false, 0, 0.0);
         assert!(r.score > 0.8, "{r:?}");
         let text = normalize("警方通报：网传“自来水有毒”系谣言，请勿传播").text;
-        let r = f.c.rumor(&hits(&f, &text), &text, false, 0.8);
+        let r = f.c.rumor(&hits(&f, &text), &text, false, 0, 0.8);
         assert!(r.score < 0.5 && r.refutes, "{r:?}");
+        // The same claim inside a tagged public discussion weighs a little less.
+        let text = normalize("紧急扩散!据说明天全市停水，赶紧囤水").text;
+        let alone = f.c.rumor(&hits(&f, &text), &text, false, 0, 0.0);
+        let tagged = f.c.rumor(&hits(&f, &text), &text, false, 1, 0.0);
+        assert!(tagged.score < alone.score, "{tagged:?} vs {alone:?}");
     }
 }
