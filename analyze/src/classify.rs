@@ -69,6 +69,7 @@ pub enum LexId {
 }
 
 const LEXICONS: usize = 11;
+
 /// A post tagged with a Weibo `#话题#` joins a running public discussion (news outlets,
 /// campaigns, brands tag theirs); a rumour travels as a standalone claim pushed by reposts. A
 /// weak sign against, per tag (at most two).
@@ -80,6 +81,10 @@ const MAX_KINDS: usize = 32;
 /// Emoticons are the writer's own label of the mood: they count more than words.
 const EMOTICON_WEIGHT: f32 = 2.0;
 const NEGATIVE_BIAS: f32 = 1.5;
+/// Per "……" (at most two): see `Classifiers::sentiment`.
+const SIGH_WEIGHT: f32 = 1.0;
+/// Per question mark (at most two; the normalizer folds ？ to ?).
+const QUESTION_WEIGHT: f32 = 0.5;
 /// Contrast conjunctions: what follows the last one carries the writer's view.
 const CONTRAST_AFTER: f32 = 1.5;
 const CONTRAST_BEFORE: f32 = 0.6;
@@ -300,7 +305,7 @@ pub struct DomainResult {
 pub struct SentimentResult {
     /// Probability that the tone is negative.
     pub negative: f32,
-    /// Whether any sentiment-bearing word or emoticon was found.
+    /// Whether any sentiment-bearing word, emoticon or mood punctuation was found.
     pub has_evidence: bool,
 }
 
@@ -524,9 +529,18 @@ impl Classifiers {
 
     /// Negative-tone probability from polarity words (flipped by a negator up to three tokens
     /// before, scaled by an intensifier there) and Weibo emoticons.
-    pub fn sentiment(&self, hits: &Hits, emoticons: &[String]) -> SentimentResult {
+    pub fn sentiment(&self, hits: &Hits, text: &str, emoticons: &[String]) -> SentimentResult {
         let mut total = 0.0f32;
         let mut found = false;
+        // Punctuation that carries a mood: a trailing-off "……" sighs, a question in a post is
+        // more often a complaint or a doubt than a request for facts. Mild cues, but cues: a
+        // text whose only sign is "……" leans negative.
+        let sighs = (text.matches('…').count() + text.matches("...").count()).min(2) as f32;
+        let questions = text.matches('?').count().min(2) as f32;
+        if sighs + questions > 0.0 {
+            total -= SIGH_WEIGHT * sighs + QUESTION_WEIGHT * questions;
+            found = true;
+        }
         let (mut negs, mut ints) = (
             Preceding::new(hits.of(LexId::Negator)),
             Preceding::new(hits.of(LexId::Intensifier)),
@@ -710,7 +724,7 @@ mod tests {
             ("医护人员辛苦了，早日康复", false),
         ] {
             let n = normalize(text);
-            let s = f.c.sentiment(&hits(&f, &n.text), &n.emoticons);
+            let s = f.c.sentiment(&hits(&f, &n.text), &n.text, &n.emoticons);
             assert_eq!(
                 s.negative >= 0.5,
                 negative,
@@ -718,6 +732,18 @@ mod tests {
                 s.negative
             );
         }
+        // A trailing-off "……" is a cue of its own; the bare statement has none.
+        let mood = |text: &str| {
+            let n = normalize(text);
+            f.c.sentiment(&hits(&f, &n.text), &n.text, &n.emoticons)
+        };
+        let (bare, sigh) = (mood("等了一上午"), mood("等了一上午……"));
+        assert!(!bare.has_evidence, "{}", bare.negative);
+        assert!(
+            sigh.has_evidence && sigh.negative > 0.6,
+            "{}",
+            sigh.negative
+        );
     }
 
     #[test]
