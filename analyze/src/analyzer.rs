@@ -207,7 +207,7 @@ impl Analyzer {
             self.config.domain_min_score,
             emergency.probability >= self.config.emergency_threshold,
         );
-        let sentiment = self.classifiers.sentiment(&hits, text, &norm.emoticons);
+        let sentiment = self.classifiers.sentiment(&hits, &norm);
         let rumor = self.classifiers.rumor(
             &hits,
             text,
