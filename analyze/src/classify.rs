@@ -110,8 +110,9 @@ pub struct HitDict {
     hits: Vec<Hit>,
 }
 
+/// A word's hits: the value of its dictionary entry.
 #[derive(Debug, Clone, Copy)]
-enum WordHits {
+pub enum WordHits {
     One(Hit),
     /// A range of `HitDict::hits`.
     Many(u32, u32),
@@ -119,27 +120,28 @@ enum WordHits {
 
 impl HitDict {
     pub fn build(entries: impl IntoIterator<Item = (String, Hit)>) -> Self {
-        let dict = TokenDict::build(entries.into_iter().map(|(w, h)| (w, vec![h])), |a, b| {
-            a.extend(b)
-        });
         let mut hits = Vec::new();
-        let dict = dict.map_values(|v| match v[..] {
-            [one] => WordHits::One(one),
-            _ => {
-                let start = hits.len() as u32;
-                hits.extend(v);
-                WordHits::Many(start, hits.len() as u32)
-            }
-        });
+        let dict = TokenDict::build(
+            entries.into_iter().map(|(w, h)| (w, vec![h])),
+            |a, b| a.extend(b),
+            |v| match v[..] {
+                [one] => WordHits::One(one),
+                _ => {
+                    let start = hits.len() as u32;
+                    hits.extend(v);
+                    WordHits::Many(start, hits.len() as u32)
+                }
+            },
+        );
         Self { dict, hits }
     }
 
-    pub fn find(&self, seg: &Segmented) -> Vec<Found> {
+    pub fn find(&self, seg: &Segmented) -> Vec<Found<WordHits>> {
         self.dict.find(seg)
     }
 
-    fn hits_of(&self, value: u32) -> &[Hit] {
-        match self.dict.value(value) {
+    fn hits_of<'a>(&'a self, value: &'a WordHits) -> &'a [Hit] {
+        match value {
             WordHits::One(hit) => std::slice::from_ref(hit),
             &WordHits::Many(s, e) => &self.hits[s as usize..e as usize],
         }
@@ -168,13 +170,13 @@ fn lexicon_bit(hit: &Hit) -> u32 {
 /// The hits of the words found, in text order, without those of a word inside a longer word
 /// for a lexicon the longer word is in (see [`Found::within`]).
 fn kept_hits<'d>(
-    found: &'d [Found],
+    found: &'d [Found<WordHits>],
     dict: &'d HitDict,
-) -> impl Iterator<Item = (&'d Found, Hit)> + 'd {
+) -> impl Iterator<Item = (&'d Found<WordHits>, Hit)> + 'd {
     // (one past the longer word's last token, its lexicons)
     let mut enclosing = (0u32, 0u32);
     found.iter().flat_map(move |f| {
-        let hits = dict.hits_of(f.value);
+        let hits = dict.hits_of(&f.value);
         let covered = if f.within && f.tokens.1 <= enclosing.0 {
             enclosing.1
         } else {
@@ -188,15 +190,17 @@ fn kept_hits<'d>(
 }
 
 impl Hits {
-    pub fn collect(found: &[Found], dict: &HitDict) -> Self {
-        let mut counts = [0u32; LEXICONS];
-        let mut total = 0usize;
+    /// One pass over the words found (each word's hits are read once), then a counting sort
+    /// by lexicon, which keeps text order within each lexicon.
+    pub fn collect(found: &[Found<WordHits>], dict: &HitDict) -> Self {
         let mut h = Hits::default();
+        let mut lex: Vec<(LexId, u32, u32)> = Vec::with_capacity(found.len());
+        let mut counts = [0u32; LEXICONS];
         for (f, hit) in kept_hits(found, dict) {
             match hit {
-                Hit::Lex(lex, _) => {
-                    counts[lex as usize] += 1;
-                    total += 1;
+                Hit::Lex(id, p) => {
+                    counts[id as usize] += 1;
+                    lex.push((id, p, f.tokens.0));
                 }
                 Hit::Place(s) => h.places.push((s, f.bytes.0, f.bytes.1)),
             }
@@ -209,13 +213,11 @@ impl Hits {
             acc += c;
         }
         h.offsets[LEXICONS] = acc;
-        h.lex = vec![(0, 0); total];
-        for (f, hit) in kept_hits(found, dict) {
-            if let Hit::Lex(lex, p) = hit {
-                let slot = &mut next[lex as usize];
-                h.lex[*slot as usize] = (p, f.tokens.0);
-                *slot += 1;
-            }
+        h.lex = vec![(0, 0); lex.len()];
+        for (id, p, t) in lex {
+            let slot = &mut next[id as usize];
+            h.lex[*slot as usize] = (p, t);
+            *slot += 1;
         }
         h
     }

@@ -22,9 +22,9 @@ use crate::segment::Segmented;
 
 /// One dictionary word found in a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Found {
-    /// Index of the word's value.
-    pub value: u32,
+pub struct Found<V> {
+    /// The word's value.
+    pub value: V,
     /// First token index and one past the last.
     pub tokens: (u32, u32),
     /// Byte span in the text.
@@ -45,26 +45,32 @@ pub fn key(s: &str) -> u64 {
     FixedState::default().hash_one(s)
 }
 
+/// The values sit in the tables themselves, not in an array the tables index: a word found
+/// then costs one cache miss, not two (the tables are far larger than the CPU caches), so a
+/// value should be small and `Copy`.
 pub struct TokenDict<V> {
-    /// hash(token) → (value of the one-token word, bit k set when some word of k tokens starts
-    /// with it), so only the n-gram lengths that exist are probed.
-    first: FxHashMap<u64, (Option<u32>, u8)>,
+    /// hash(token) → its entry.
+    first: FxHashMap<u64, Entry<V>>,
     /// hash(multi-token word) → value
-    multi: FxHashMap<u64, u32>,
-    values: Vec<V>,
-    words: Vec<Box<str>>,
+    multi: FxHashMap<u64, V>,
 }
+
+/// A token's entry: the value of the one-token word, and bit k set when some word of k tokens
+/// starts with it (so only the n-gram lengths that exist are probed).
+type Entry<V> = (Option<V>, u8);
 
 const MAX_TOKENS: usize = 6;
 
-impl<V> TokenDict<V> {
-    /// Build from (word, value) pairs; `merge` combines the values of a repeated word.
-    pub fn build(
-        items: impl IntoIterator<Item = (String, V)>,
-        mut merge: impl FnMut(&mut V, V),
+impl<V: Copy> TokenDict<V> {
+    /// Build from (word, item) pairs: `merge` combines the items of a repeated word, `finish`
+    /// turns each word's merged items into its value (once per word).
+    pub fn build<T>(
+        items: impl IntoIterator<Item = (String, T)>,
+        mut merge: impl FnMut(&mut T, T),
+        finish: impl FnMut(T) -> V,
     ) -> Self {
         let mut index: FxHashMap<Box<str>, u32> = FxHashMap::default();
-        let mut values: Vec<V> = Vec::new();
+        let mut values: Vec<T> = Vec::new();
         let mut words: Vec<Box<str>> = Vec::new();
         for (word, value) in items {
             let word: String = word.trim().chars().map(fold_char).collect();
@@ -80,61 +86,34 @@ impl<V> TokenDict<V> {
                 }
             }
         }
-        let mut first: FxHashMap<u64, (Option<u32>, u8)> = FxHashMap::default();
-        let mut multi: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut first: FxHashMap<u64, Entry<V>> = FxHashMap::default();
+        let mut multi: FxHashMap<u64, V> = FxHashMap::default();
         let jieba = crate::segment::shared();
-        for (i, word) in words.iter().enumerate() {
-            let i = i as u32;
+        for (word, value) in words.iter().zip(values.into_iter().map(finish)) {
             // The whole word as one token (jieba may keep it whole in context).
-            first.entry(key(word)).or_insert((None, 0)).0 = Some(i);
+            first.entry(key(word)).or_insert((None, 0)).0 = Some(value);
             let parts = jieba.cut(word, true);
             if parts.len() > 1 && parts.len() <= MAX_TOKENS {
                 let e = first.entry(key(parts[0].word)).or_insert((None, 0));
                 e.1 |= 1 << parts.len();
-                multi.insert(key(word), i);
+                multi.insert(key(word), value);
             }
         }
-        Self {
-            first,
-            multi,
-            values,
-            words,
-        }
+        Self { first, multi }
     }
 
-    /// The same dictionary with every value transformed (e.g. flattened into one array).
-    pub fn map_values<W>(self, f: impl FnMut(V) -> W) -> TokenDict<W> {
-        TokenDict {
-            first: self.first,
-            multi: self.multi,
-            values: self.values.into_iter().map(f).collect(),
-            words: self.words,
-        }
-    }
-
-    pub fn value(&self, i: u32) -> &V {
-        &self.values[i as usize]
-    }
-
-    pub fn word(&self, i: u32) -> &str {
-        &self.words[i as usize]
-    }
-
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+    /// The entry of a token's key.
+    fn entry(&self, key: u64) -> Option<Entry<V>> {
+        self.first.get(&key).copied()
     }
 
     /// Longest-match, non-overlapping lookup over the tokens of `seg`.
-    pub fn find(&self, seg: &Segmented) -> Vec<Found> {
+    pub fn find(&self, seg: &Segmented) -> Vec<Found<V>> {
         let n = seg.len();
         let mut out = Vec::with_capacity(n);
         let mut i = 0;
         while i < n {
-            let Some(&(single, lengths)) = self.first.get(&seg.key(i)) else {
+            let Some((single, lengths)) = self.entry(seg.key(i)) else {
                 self.find_inside(seg, i, &mut out);
                 i += 1;
                 continue;
@@ -154,7 +133,7 @@ impl<V> TokenDict<V> {
                         within: false,
                     });
                     for j in i..i + k {
-                        if let Some(&(Some(inner), _)) = self.first.get(&seg.key(j)) {
+                        if let Some((Some(inner), _)) = self.entry(seg.key(j)) {
                             out.push(Found {
                                 value: inner,
                                 tokens: (j as u32, (j + 1) as u32),
@@ -189,7 +168,7 @@ impl<V> TokenDict<V> {
     /// A compound token the dictionary does not know (避暑胜地, 集体食物中毒): its longest known
     /// prefix and suffix (2 to 4 characters) count as words of it, so compounds do not hide their
     /// parts.
-    fn find_inside(&self, seg: &Segmented, i: usize, out: &mut Vec<Found>) {
+    fn find_inside(&self, seg: &Segmented, i: usize, out: &mut Vec<Found<V>>) {
         let token = seg.token(i);
         // Only Chinese compounds (three or more characters, no ASCII) are worth probing; CJK
         // characters are three bytes each.
@@ -197,7 +176,7 @@ impl<V> TokenDict<V> {
             return;
         }
         let chars = token.len() / 3;
-        let known = |s: &str| self.first.get(&key(s)).and_then(|e| e.0);
+        let known = |s: &str| self.entry(key(s)).and_then(|e| e.0);
         let (base, end) = (seg.start(i) as u32, seg.end(i) as u32);
         let mut prefix_end = 0;
         for n in (2..=4.min(chars - 1)).rev() {
@@ -235,7 +214,7 @@ mod tests {
     use super::*;
 
     fn check(words: &[&str], text: &str, expect: &str) {
-        let d = TokenDict::build(words.iter().map(|w| (w.to_string(), ())), |_, _| {});
+        let d = TokenDict::build(words.iter().map(|w| (w.to_string(), *w)), |_, _| {}, |w| w);
         let norm = crate::normalize::normalize(text).text;
         let seg = Segmented::new(&norm);
         // A word inside a longer one is shown in brackets.
@@ -243,8 +222,8 @@ mod tests {
             .find(&seg)
             .iter()
             .map(|f| match f.within {
-                true => format!("({})", d.word(f.value)),
-                false => d.word(f.value).to_string(),
+                true => format!("({})", f.value),
+                false => f.value.to_string(),
             })
             .collect();
         assert_eq!(got.join("/"), expect, "text: {text}");

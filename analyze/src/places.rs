@@ -278,6 +278,7 @@ fn short_township(full: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::{Hit, HitDict, Hits};
     use crate::normalize::normalize;
 
     fn gazetteer() -> Gazetteer {
@@ -289,22 +290,14 @@ mod tests {
 
     fn check(input: &str, expect: &str) {
         let g = gazetteer();
-        let dict = crate::dict::TokenDict::build(
-            g.surfaces().map(|(i, s)| (s.to_string(), vec![i as u32])),
-            |a, b| a.extend(b),
+        let dict = HitDict::build(
+            g.surfaces()
+                .map(|(i, s)| (s.to_string(), Hit::Place(i as u32))),
         );
         let text = normalize(input).text;
         let seg = crate::segment::Segmented::new(&text);
-        let found: Vec<(u32, u32, u32)> = dict
-            .find(&seg)
-            .iter()
-            .flat_map(|f| {
-                dict.value(f.value)
-                    .iter()
-                    .map(move |&i| (i, f.bytes.0, f.bytes.1))
-            })
-            .collect();
-        let r = g.resolve_found(&text, &found);
+        let hits = Hits::collect(&dict.find(&seg), &dict);
+        let r = g.resolve_found(&text, &hits.places);
         let got = match r.jurisdiction {
             Jurisdiction::Local { county, township } => {
                 format!("local {county} {}", township.unwrap_or_default())
