@@ -208,13 +208,9 @@ impl Analyzer {
             emergency.probability >= self.config.emergency_threshold,
         );
         let sentiment = self.classifiers.sentiment(&hits, &norm);
-        let rumor = self.classifiers.rumor(
-            &hits,
-            text,
-            !norm.urls.is_empty(),
-            norm.topics.len(),
-            self.source_credibility(input),
-        );
+        let rumor = self
+            .classifiers
+            .rumor(&hits, &norm, self.source_credibility(input));
         let places = self.gazetteer.resolve_found(text, &hits.places);
 
         // Schemes first (they carry the users' own definitions), then the classifiers add a

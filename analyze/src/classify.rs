@@ -70,11 +70,6 @@ pub enum LexId {
 }
 
 const LEXICONS: usize = 11;
-
-/// A post tagged with a Weibo `#话题#` joins a running public discussion (news outlets,
-/// campaigns, brands tag theirs); a rumour travels as a standalone claim pushed by reposts. A
-/// weak sign against, per tag (at most two).
-const TOPIC_TAG_WEIGHT: f32 = 0.5;
 /// Incident kinds and incident domains are scored in fixed arrays of this size (checked when
 /// the lexicons load).
 const MAX_KINDS: usize = 32;
@@ -82,7 +77,7 @@ const MAX_KINDS: usize = 32;
 /// Emoticons are the writer's own label of the mood: they count more than words.
 const EMOTICON_WEIGHT: f32 = 2.0;
 const NEGATIVE_BIAS: f32 = 1.5;
-/// Per "……" (at most two): see `Classifiers::sentiment`.
+/// Per "……" run (at most two): see `Classifiers::sentiment`.
 const SIGH_WEIGHT: f32 = 1.0;
 /// Per `#话题#` tag (at most two), towards positive: a tagged post joins a public topic, and
 /// fans, celebrations and campaigns tag theirs; complaints seldom do.
@@ -93,6 +88,11 @@ const QUESTION_WEIGHT: f32 = 0.5;
 const CONTRAST_AFTER: f32 = 1.5;
 const CONTRAST_BEFORE: f32 = 0.6;
 const CONTRAST_WORDS: &[&str] = &["但", "但是", "可是", "然而", "不过", "却", "只是", "可惜"];
+
+/// A post tagged with a Weibo `#话题#` joins a running public discussion (news outlets,
+/// campaigns, brands tag theirs); a rumour travels as a standalone claim pushed by reposts. A
+/// weak sign against a rumour, per tag (at most two).
+const RUMOR_TOPIC_TAG_WEIGHT: f32 = 0.5;
 
 /// What a dictionary word is: a lexicon pattern or a place surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -544,7 +544,9 @@ impl Classifiers {
         // way. Mild cues, but "……" and "?" are cues: a text whose only sign is one leans
         // negative. (Their weights were set from how often each mark appears in positive and
         // negative posts of the dev set, not from any post.)
-        let sighs = (text.matches('…').count() + text.matches("...").count()).min(2) as f32;
+        // The normalizer collapses a run of '.' or '。' to one mark, so only '…' is an ellipsis
+        // here (and a "……" run counts once).
+        let sighs = text.matches('…').count().min(2) as f32;
         let questions = text.matches('?').count().min(2) as f32;
         total += TOPIC_TAG_MOOD * norm.topics.len().min(2) as f32;
         if sighs + questions > 0.0 {
@@ -610,11 +612,10 @@ impl Classifiers {
     pub fn rumor(
         &self,
         hits: &Hits,
-        text: &str,
-        has_url: bool,
-        topics: usize,
+        norm: &Normalized,
         source_credibility: f32,
     ) -> RumorResult<'_> {
+        let text = norm.text.as_str();
         let s = self.rumor.score(hits.patterns(LexId::Rumor));
         let class = |name: &str| {
             self.rumor
@@ -650,8 +651,8 @@ impl Classifiers {
             - 1.5 * refuted
             - 0.6 * personal.min(6.0)
             - 0.8 * promotion.min(6.0)
-            - if has_url { 1.5 } else { 0.0 }
-            - TOPIC_TAG_WEIGHT * topics.min(2) as f32
+            - if norm.urls.is_empty() { 0.0 } else { 1.5 }
+            - RUMOR_TOPIC_TAG_WEIGHT * norm.topics.len().min(2) as f32
             - 3.0 * source_credibility
             - 1.0;
         let evidence: Vec<&str> = s
@@ -770,16 +771,20 @@ mod tests {
     #[test]
     fn rumor_signals() {
         let f = fixture();
-        let text = normalize("紧急扩散!!!据内部消息，明天自来水有毒，千万不要喝，转给家人").text;
-        let r = f.c.rumor(&hits(&f, &text), &text, false, 0, 0.0);
+        let rumor = |text: &str, credibility: f32| {
+            let n = normalize(text);
+            f.c.rumor(&hits(&f, &n.text), &n, credibility)
+        };
+        let r = rumor(
+            "紧急扩散!!!据内部消息，明天自来水有毒，千万不要喝，转给家人",
+            0.0,
+        );
         assert!(r.score > 0.8, "{r:?}");
-        let text = normalize("警方通报：网传“自来水有毒”系谣言，请勿传播").text;
-        let r = f.c.rumor(&hits(&f, &text), &text, false, 0, 0.8);
+        let r = rumor("警方通报：网传“自来水有毒”系谣言，请勿传播", 0.8);
         assert!(r.score < 0.5 && r.refutes, "{r:?}");
         // The same claim inside a tagged public discussion weighs a little less.
-        let text = normalize("紧急扩散!据说明天全市停水，赶紧囤水").text;
-        let alone = f.c.rumor(&hits(&f, &text), &text, false, 0, 0.0);
-        let tagged = f.c.rumor(&hits(&f, &text), &text, false, 1, 0.0);
+        let alone = rumor("紧急扩散!据说明天全市停水，赶紧囤水", 0.0);
+        let tagged = rumor("#全市停水# 紧急扩散!据说明天全市停水，赶紧囤水", 0.0);
         assert!(tagged.score < alone.score, "{tagged:?} vs {alone:?}");
     }
 }
