@@ -515,14 +515,23 @@ mod tests {
         }
     }
 
+    fn analyzer() -> Analyzer {
+        match Analyzer::new(&Config::default()) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// When the items of a test start arriving.
+    fn start() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
+    }
+
     /// Feed (doc id, minutes after start, title, body) and return, per item, the index of its
     /// event (0 = first event opened, 1 = second …) and that event's severity after the item.
     fn cluster(items: &[(&str, i64, &str, &str)]) -> Vec<(usize, &'static str)> {
-        let analyzer = match Analyzer::new(&Config::default()) {
-            Ok(a) => a,
-            Err(e) => panic!("{e}"),
-        };
-        let t0: DateTime<Utc> = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
+        let analyzer = analyzer();
+        let t0 = start();
         let flags = common::wire::DocFlags::default();
         let mut events = Events::default();
         let mut ids: Vec<String> = Vec::new();
@@ -754,11 +763,8 @@ mod tests {
     /// An event opened by a post takes the headline of the first report that joins it.
     #[test]
     fn a_report_headline_replaces_a_post_title() {
-        let analyzer = match Analyzer::new(&Config::default()) {
-            Ok(a) => a,
-            Err(e) => panic!("{e}"),
-        };
-        let t0: DateTime<Utc> = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
+        let analyzer = analyzer();
+        let t0 = start();
         let flags = common::wire::DocFlags::default();
         let mut events = Events::default();
         let mut titles = Vec::new();
