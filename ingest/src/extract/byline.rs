@@ -6,16 +6,53 @@ use chrono::{DateTime, FixedOffset, Utc};
 use regex::Regex;
 
 use super::lines::Lines;
-use crate::timeparse::{self, Found};
+use crate::timeparse::{self, Found, TimeKind};
+
+/// A publish time found in the visible text, with how sure the byline search is of it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp {
+    pub(super) score: f64,
+    pub(super) at: DateTime<Utc>,
+    pub(super) has_time: bool,
+    pub(super) kind: TimeKind,
+}
+
+impl Stamp {
+    /// Whether `other` is the same time as far as this stamp says: the same month for a month
+    /// alone, the same day for a date without a time of day.
+    pub(super) fn agrees_with(&self, other: DateTime<Utc>, tz: FixedOffset) -> bool {
+        let (a, b) = (self.at.with_timezone(&tz), other.with_timezone(&tz));
+        match self.kind {
+            TimeKind::Month => a.format("%Y-%m").to_string() == b.format("%Y-%m").to_string(),
+            _ => a.date_naive() == b.date_naive(),
+        }
+    }
+
+    /// Whether `other` is this stamp's wall-clock time moved by whole hours: a zone applied
+    /// twice, or given to a time written without one (a `<meta>` filled with local time and a
+    /// `Z`). Such a pair is one time, and the visible stamp is the one readers saw.
+    pub(super) fn shifted_by_a_zone(&self, other: DateTime<Utc>) -> bool {
+        let d = (other - self.at).num_seconds().abs();
+        self.has_time && d > 0 && d <= MAX_ZONE_SECS && d % 3600 < 60
+    }
+}
+
+/// The largest offset a zone mistake can introduce (UTC+14).
+const MAX_ZONE_SECS: i64 = 14 * 3600;
 
 impl Lines {
+    /// The publish time printed in the page: calendar dates near the body start, then a month
+    /// alone near it, then a relative time near it, then calendar dates anywhere. Relative
+    /// times (`3年前`, `5天前`) come last because they are counted from the fetch: right on a
+    /// timeline snippet read as it was written, "now minus N" on an old page that mentions
+    /// them in a comment list or a sidebar next to its own dated byline.
     pub(super) fn find_publish_time(
         &self,
         body_start: Option<usize>,
         title: &str,
         now: DateTime<Utc>,
         tz: FixedOffset,
-    ) -> Option<(f64, DateTime<Utc>, bool)> {
+    ) -> Option<Stamp> {
         let title_line = if title.is_empty() {
             None
         } else {
@@ -27,26 +64,32 @@ impl Lines {
         // Stamps sit near the headline and the body start: look there first (far lines score
         // low anyway), and only search the whole page when nothing is found nearby.
         let near = anchor.saturating_sub(TIME_WINDOW)..(anchor + TIME_WINDOW).min(self.lines.len());
-        self.best_time_in(near, anchor, title_line, now, tz)
-            .or_else(|| self.best_time_in(0..self.lines.len(), anchor, title_line, now, tz))
+        let find = |range: std::ops::Range<usize>, kind| {
+            self.best_time_in(range, kind, anchor, title_line, now, tz)
+        };
+        find(near.clone(), TimeKind::Date)
+            .or_else(|| find(near.clone(), TimeKind::Month))
+            .or_else(|| find(near, TimeKind::Relative))
+            .or_else(|| find(0..self.lines.len(), TimeKind::Date))
     }
 
     fn best_time_in(
         &self,
         range: std::ops::Range<usize>,
+        kind: TimeKind,
         anchor: usize,
         title_line: Option<usize>,
         now: DateTime<Utc>,
         tz: FixedOffset,
-    ) -> Option<(f64, DateTime<Utc>, bool)> {
-        let mut best: Option<(f64, DateTime<Utc>, bool)> = None;
+    ) -> Option<Stamp> {
+        let mut best: Option<Stamp> = None;
         for i in range {
             let line = &self.lines[i];
             if line.chars > 400 || !may_hold_time(&line.text) {
                 continue;
             }
             for f in timeparse::find_times(&line.text, now, tz) {
-                if f.at > now + chrono::Duration::days(1) {
+                if f.kind != kind || f.at > now + chrono::Duration::days(1) {
                     continue;
                 }
                 let mut s = time_score(&line.text, &f, i, anchor, title_line);
@@ -54,8 +97,13 @@ impl Lines {
                     s -= 1.0;
                 }
                 // Below the floor a date is a mention or a banner, not a stamp.
-                if s > MIN_TIME_SCORE && best.as_ref().is_none_or(|b| s > b.0) {
-                    best = Some((s, f.at, f.has_time));
+                if s > MIN_TIME_SCORE && best.as_ref().is_none_or(|b| s > b.score) {
+                    best = Some(Stamp {
+                        score: s,
+                        at: f.at,
+                        has_time: f.has_time,
+                        kind: f.kind,
+                    });
                 }
             }
         }

@@ -20,12 +20,14 @@
 //! - [`lines`]: the page as scored lines and block containers; the body's range and text.
 //! - [`byline`]: the publish time and author printed near the headline.
 //! - [`meta`]: title, `<meta>` and JSON-LD times, per-site CSS rules.
+//! - [`thread`]: forum and BBS threads, whose body is the first post.
 
 mod byline;
 mod lines;
 mod links;
 mod meta;
 mod prefilter;
+mod thread;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use scraper::Html;
@@ -35,7 +37,7 @@ use url::Url;
 use crate::config::SiteRules;
 use crate::decode;
 
-use byline::{STRONG_TIME, looks_like_person};
+use byline::{STRONG_TIME, Stamp, looks_like_person};
 use lines::{Container, Lines, line_score};
 pub use links::{article_next_page, extract_links};
 use meta::{
@@ -95,7 +97,15 @@ pub fn extract_article(
         .and_then(|s| select_body(&doc, s));
     let (body, body_range) = match ruled_body {
         Some(body) => (body, None),
-        None => match page.best_container(&title) {
+        None => match page
+            .first_post(&title, now, tz)
+            .map(|(line_start, line_end)| Container {
+                score: 0.0,
+                line_start,
+                line_end,
+            })
+            .or_else(|| page.best_container(&title))
+        {
             Some(c) => (page.body_text(c.line_start, c.line_end, &title), Some(c)),
             None => (String::new(), None),
         },
@@ -104,24 +114,22 @@ pub fn extract_article(
     // A clear byline stamp (labelled or with a time of day, next to the headline) is what a
     // reader sees and wins over <meta>, which some sites fill with an update or index time.
     let text_time = page.find_publish_time(body_range.map(|c| c.line_start), &title, now, tz);
-    let meta = meta_time(&doc, now, tz).or(ld_time);
-    // A byline with only a date, and a <meta> time on that same date: the meta is as right
-    // and more precise.
-    let same_day_meta = |t: &(f64, DateTime<Utc>, bool)| {
-        meta.filter(|m| {
-            !t.2 && m.with_timezone(&tz).date_naive() == t.1.with_timezone(&tz).date_naive()
-        })
-    };
+    let meta = meta_time(&doc, now, tz)
+        .or(ld_time)
+        .filter(|m| !text_time.is_some_and(|t| t.shifted_by_a_zone(*m)));
+    // A byline with only a date (or a month), and a <meta> time within it: the meta is as
+    // right and more precise.
+    let refined = |t: &Stamp| meta.filter(|m| !t.has_time && t.agrees_with(*m, tz));
     let published_at = rules
         .and_then(|r| r.time.as_deref())
         .and_then(|s| select_time(&doc, s, now, tz))
         .or_else(|| {
             text_time
-                .filter(|t| t.0 >= STRONG_TIME)
-                .map(|t| same_day_meta(&t).unwrap_or(t.1))
+                .filter(|t| t.score >= STRONG_TIME)
+                .map(|t| refined(&t).unwrap_or(t.at))
         })
         .or(meta)
-        .or_else(|| text_time.map(|t| t.1));
+        .or_else(|| text_time.map(|t| t.at));
 
     // Chinese sites fill <meta name=author> with the outlet or a template placeholder as often
     // as with a person: the visible byline comes first, the meta only if it looks like a name.
