@@ -26,6 +26,8 @@ controller_port=$((port + 1))
 log() { echo "kafka.sh: $*" >&2; }
 
 # The one line for the caller goes to the saved stdout (fd 3); fd 1 is stderr for everything else.
+# A process left running in the background must close fd 3 (`3>&-`), or a caller's `$(kafka.sh
+# start)` waits for it forever.
 exec 3>&1 1>&2
 announce() {
   echo "KAFKA_BOOTSTRAP=127.0.0.1:$port" > "$run_dir/bootstrap"
@@ -74,7 +76,7 @@ start_tansu() {
   fi
   nohup "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
-    >"$run_dir/broker.log" 2>&1 &
+    >"$run_dir/broker.log" 2>&1 3>&- &
   echo $! > "$run_dir/pid"
   for _ in $(seq 1 60); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -138,7 +140,7 @@ PROPS
     -t "$cluster_id" -c "$run_dir/server.properties" >"$run_dir/format.log" 2>&1 \
     || { cat "$run_dir/format.log" >&2; exit 1; }
   nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$run_dir/server.properties" \
-    >"$run_dir/broker.log" 2>&1 &
+    >"$run_dir/broker.log" 2>&1 3>&- &
   echo $! > "$run_dir/pid"
   log "Apache Kafka $version starting (pid $(cat "$run_dir/pid"), log $run_dir/broker.log)"
   for _ in $(seq 1 120); do

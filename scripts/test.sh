@@ -60,7 +60,7 @@ if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
   fresh_run=$(mktemp -d)
   trap 'YUQING_KAFKA_DIR="$fresh_run" scripts/kafka.sh stop; scripts/kafka.sh stop; rm -rf "$fresh_cache" "$fresh_run"' EXIT
   fresh_addr=$(start_broker "${TMPDIR:-/tmp}/yuqing-kafka-fresh.log" YUQING_CACHE="$fresh_cache" \
-    YUQING_KAFKA_DIR="$fresh_run" YUQING_KAFKA_PORT=$(( ${YUQING_KAFKA_PORT:-39092} + 10 ))) || exit 1
+    YUQING_KAFKA_DIR="$fresh_run" YUQING_KAFKA_PORT=$(( ${YUQING_KAFKA_PORT:-39092} - 10 ))) || exit 1
   echo "kafka.sh with an empty cache folder printed exactly KAFKA_BOOTSTRAP=$fresh_addr"
   YUQING_KAFKA_DIR="$fresh_run" scripts/kafka.sh stop
   kafka_log="${TMPDIR:-/tmp}/yuqing-kafka-start.log"

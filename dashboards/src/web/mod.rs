@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the error → status mapping (in one place), security headers,
 //! static assets and metrics.
 
+pub mod access;
 pub mod api;
 pub mod html;
 pub mod pages;
@@ -15,52 +16,96 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 
-use crate::store::Role;
-use crate::{Error, SharedState, auth};
+use access::{ADMIN, ALL_ROLES, CASE_ACTORS, DESK, Routes, Rule, STAFF};
+
+use crate::{Error, SharedState};
 
 /// No inline script or style, no plugins, no framing, nothing fetched from another origin: crawled
 /// text that slipped into markup still could not run.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/// Every route with who may call it (see [`access`]).
 pub fn router(state: SharedState) -> Router {
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::metrics))
-        .route("/api/me", get(api::me))
-        .route("/api/events", get(api::events))
-        .route("/api/events/{id}", get(api::event_detail))
-        .route("/api/events/{id}/judge", post(api::judge_event))
-        .route("/api/cases", get(api::cases).post(api::open_case))
-        .route("/api/cases/{id}", get(api::case_detail))
-        .route("/api/cases/{id}/commands", post(api::case_command))
-        .route("/api/items", get(api::items))
-        .route("/api/items/{id}/notify", post(api::notify_item))
-        .route("/api/intake", post(api::intake))
-        .route("/api/stats", get(api::stats))
-        .route("/api/stream", get(stream::stream))
-        .route("/api/districts", get(api::districts))
-        .route("/api/units", get(api::units))
-        .route("/api/ops", get(api::ops))
-        .route("/api/reports/{period}", get(api::report))
-        .route("/reports/{period}/{file}", get(api::report_file))
-        .route("/reports/{period}/print", get(pages::report_print))
-        .route("/api/archive", get(api::archive))
-        .route("/reports/archive/{name}", get(api::archive_file))
-        .route("/", get(pages::monitor))
-        .route("/inbox", get(pages::inbox))
-        .route("/reports", get(pages::reports))
-        .route("/ops", get(pages::ops))
-        .route("/admin", get(pages::admin))
-        .route("/admin/users", post(pages::admin_user))
-        .route("/admin/units", post(pages::admin_unit))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/account", get(pages::account))
-        .route("/account/password", post(pages::change_password))
-        .route("/assets/{*path}", get(asset))
+    let signed_in = Rule::read(ALL_ROLES);
+    let feed = Rule::read(ALL_ROLES).or_public();
+    Routes::new(state.clone())
+        .get("/healthz", Rule::OPEN, api::ops::healthz)
+        // Counts, not content: scraped without a login like `/healthz`.
+        .get("/metrics", Rule::OPEN, api::ops::metrics)
+        .get("/api/me", Rule::OPEN, api::directory::me)
+        .get("/api/events", feed, api::events::list)
+        .get("/api/events/{id}", feed, api::events::detail)
+        .post(
+            "/api/events/{id}/judge",
+            Rule::write(DESK),
+            api::events::judge,
+        )
+        .get("/api/cases", feed, api::cases::list)
+        .post("/api/cases", Rule::write(DESK), api::cases::open)
+        .get("/api/cases/{id}", feed, api::cases::detail)
+        .post(
+            "/api/cases/{id}/commands",
+            Rule::write(CASE_ACTORS),
+            api::cases::command,
+        )
+        .get("/api/items", feed, api::items::list)
+        .post(
+            "/api/items/{id}/notify",
+            Rule::write(DESK),
+            api::items::notify,
+        )
+        .post("/api/intake", Rule::write(CASE_ACTORS), api::intake::report)
+        .get("/api/stats", feed, api::ops::stats)
+        .get("/api/stream", feed, stream::stream)
+        .get("/api/districts", feed, api::districts::grid)
+        .get("/api/units", signed_in, api::directory::units)
+        .get("/api/ops", Rule::read(DESK), api::ops::ops)
+        .get(
+            "/api/reports/{period}",
+            Rule::read(STAFF),
+            api::reports::report,
+        )
+        .get(
+            "/reports/{period}/{file}",
+            Rule::read(STAFF),
+            api::reports::report_file,
+        )
+        .get(
+            "/reports/{period}/print",
+            Rule::page(STAFF),
+            pages::report_print,
+        )
+        .get("/api/archive", Rule::read(STAFF), api::reports::archive)
+        .get(
+            "/reports/archive/{name}",
+            Rule::read(STAFF),
+            api::reports::archive_file,
+        )
+        .get("/", Rule::page(ALL_ROLES).or_public(), pages::monitor)
+        .get("/inbox", Rule::page(ALL_ROLES), pages::inbox)
+        .get("/reports", Rule::page(STAFF), pages::reports)
+        .get("/ops", Rule::page(DESK), pages::ops)
+        .get("/admin", Rule::page(ADMIN), pages::admin)
+        .post("/admin/users", Rule::write(ADMIN), pages::admin_user)
+        .post("/admin/units", Rule::write(ADMIN), pages::admin_unit)
+        .get("/login", Rule::OPEN, pages::login_form)
+        // The login form carries its own token: there is no session yet (see `pages::login`).
+        .post("/login", Rule::OPEN, pages::login)
+        .post(
+            "/logout",
+            Rule::write(ALL_ROLES).or_signed_out(),
+            pages::logout,
+        )
+        .get("/account", Rule::page(ALL_ROLES), pages::account)
+        .post(
+            "/account/password",
+            Rule::write(ALL_ROLES),
+            pages::change_password,
+        )
+        .get("/assets/{*path}", Rule::OPEN, asset)
+        .into_router()
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,
@@ -143,58 +188,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub const ALL_ROLES: &[Role] = &[Role::Desk, Role::Unit, Role::Leader, Role::Admin];
-pub const STAFF: &[Role] = &[Role::Desk, Role::Leader, Role::Admin];
-pub const DESK: &[Role] = &[Role::Desk, Role::Admin];
-
-/// The access rule of a route: which roles may use it, and whether an anonymous caller may read
-/// it when `auth.public_read_api` is on.
-pub fn gate(
-    state: &SharedState,
-    headers: &axum::http::HeaderMap,
-    roles: &[Role],
-    public_read: bool,
-) -> Result<Option<auth::Current>, ApiError> {
-    match auth::current(state, headers)? {
-        Some(cur) if roles.contains(&cur.role()) => Ok(Some(cur)),
-        Some(_) => Err(ApiError::Forbidden),
-        None if public_read && state.config.auth.public_read_api => Ok(None),
-        None => Err(ApiError::Unauthorized),
-    }
-}
-
-/// Like [`gate`] for state-changing requests: a session is always required, and the CSRF token
-/// must match the session's.
-pub fn gate_write(
-    state: &SharedState,
-    headers: &axum::http::HeaderMap,
-    roles: &[Role],
-    form_token: Option<&str>,
-) -> Result<auth::Current, ApiError> {
-    let cur = auth::current(state, headers)?.ok_or(ApiError::Unauthorized)?;
-    let presented = form_token.map(String::from).or_else(|| {
-        headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from)
-    });
-    if !presented.is_some_and(|t| auth::same_token(&t, &cur.session.csrf)) {
-        return Err(ApiError::Forbidden);
-    }
-    if !roles.contains(&cur.role()) {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(cur)
-}
-
 #[derive(Default)]
 pub struct Metrics {
     pub requests: AtomicU64,
     pub sse_viewers: AtomicI64,
     pub commands_published: AtomicU64,
     pub messages: Mutex<BTreeMap<&'static str, u64>>,
-    /// The district grid, shared by all viewers for a few seconds (see `api::districts`).
-    pub districts_cache: Mutex<Option<(std::time::Instant, Vec<api::DistrictCell>)>>,
+    /// The district grid, shared by all viewers for a few seconds (see `api::districts::grid`).
+    pub districts_cache: Mutex<Option<(std::time::Instant, Vec<api::districts::DistrictCell>)>>,
 }
 
 impl Metrics {

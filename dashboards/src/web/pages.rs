@@ -9,86 +9,45 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::ApiError;
+use super::access::{Caller, SignedIn};
+use super::api::reports::{ReportQuery, build_report};
 use super::html::{esc, page};
-use super::{ALL_ROLES, ApiError, DESK, STAFF, gate, gate_write};
-use crate::auth::{self, Current, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use crate::auth::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::store::Role;
 use crate::{SharedState, export};
-
-/// Pages answer a missing login with the login page and a wrong role with a readable 403.
-fn page_gate(
-    state: &SharedState,
-    headers: &HeaderMap,
-    roles: &[Role],
-    public_read: bool,
-) -> Result<Option<Current>, Box<Response>> {
-    let res = match gate(state, headers, roles, public_read) {
-        Ok(c) => return Ok(c),
-        Err(ApiError::Unauthorized) => Redirect::to("/login").into_response(),
-        Err(ApiError::Forbidden) => (
-            StatusCode::FORBIDDEN,
-            page(
-                "无权访问",
-                None,
-                r#"<section class="card"><h1>无权访问</h1><p>当前账号无权查看此页面。</p><p><a href="/">返回</a></p></section>"#,
-            ),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    };
-    Err(Box::new(res))
-}
 
 fn shell(html: &'static str) -> Response {
     Html(html).into_response()
 }
 
-pub async fn monitor(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    match page_gate(&state, &headers, ALL_ROLES, true) {
+pub async fn monitor(Caller(cur): Caller) -> Response {
+    match cur {
         // A unit's home is its inbox.
-        Ok(Some(c)) if c.role() == Role::Unit => Redirect::to("/inbox").into_response(),
-        Ok(_) => shell(super::MONITOR_HTML),
-        Err(r) => *r,
+        Some(c) if c.role() == Role::Unit => Redirect::to("/inbox").into_response(),
+        _ => shell(super::MONITOR_HTML),
     }
 }
 
-pub async fn inbox(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    match page_gate(
-        &state,
-        &headers,
-        &[Role::Unit, Role::Desk, Role::Admin, Role::Leader],
-        false,
-    ) {
-        Ok(_) => shell(super::INBOX_HTML),
-        Err(r) => *r,
-    }
+pub async fn inbox(SignedIn(_): SignedIn) -> Response {
+    shell(super::INBOX_HTML)
 }
 
-pub async fn reports(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    match page_gate(&state, &headers, STAFF, false) {
-        Ok(_) => shell(super::REPORTS_HTML),
-        Err(r) => *r,
-    }
+pub async fn reports(SignedIn(_): SignedIn) -> Response {
+    shell(super::REPORTS_HTML)
 }
 
-pub async fn ops(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    match page_gate(&state, &headers, DESK, false) {
-        Ok(_) => shell(super::OPS_HTML),
-        Err(r) => *r,
-    }
+pub async fn ops(SignedIn(_): SignedIn) -> Response {
+    shell(super::OPS_HTML)
 }
 
 pub async fn report_print(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    SignedIn(cur): SignedIn,
     Path(period): Path<String>,
-    Query(q): Query<super::api::ReportQuery>,
+    Query(q): Query<ReportQuery>,
 ) -> Response {
-    let cur = match page_gate(&state, &headers, STAFF, false) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let r = match super::api::build_report(&state, &period, &q) {
+    let r = match build_report(&state, &period, &q) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -126,17 +85,9 @@ pub async fn report_print(
         body.push_str("</tbody></table>");
     }
     body.push_str("</article>");
-    let user = cur.as_ref().map(|c| {
-        (
-            c.user.name.clone(),
-            c.role().label_zh().to_string(),
-            c.session.csrf.clone(),
-        )
-    });
     page(
         &r.title,
-        user.as_ref()
-            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())),
+        Some((&cur.user.name, cur.role().label_zh(), &cur.session.csrf)),
         &body,
     )
     .into_response()
@@ -260,23 +211,10 @@ pub async fn login(
     res
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn logout(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    match gate_write(&state, &headers, ALL_ROLES, Some(&f.csrf)) {
-        Ok(cur) => {
-            let _ = state.store.delete_session(&cur.token_hash);
-        }
-        Err(ApiError::Unauthorized) => {}
-        Err(e) => return e.into_response(),
+/// Without a session (expired, or already logged out) this only clears the cookie.
+pub async fn logout(State(state): State<SharedState>, Caller(cur): Caller) -> Response {
+    if let Some(cur) = cur {
+        let _ = state.store.delete_session(&cur.token_hash);
     }
     let mut res = Redirect::to("/login").into_response();
     if let Ok(v) = auth::set_cookie(&state.config.auth, SESSION_COOKIE, "", 0).parse() {
@@ -294,14 +232,9 @@ pub struct AdminQuery {
 
 pub async fn admin(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    SignedIn(cur): SignedIn,
     Query(q): Query<AdminQuery>,
 ) -> Response {
-    let cur = match page_gate(&state, &headers, &[Role::Admin], false) {
-        Ok(Some(c)) => c,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(r) => return *r,
-    };
     let (users, units) = match (state.store.users(), state.store.units()) {
         (Ok(u), Ok(n)) => (u, n),
         (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
@@ -372,8 +305,6 @@ pub async fn admin(
 
 #[derive(Deserialize)]
 pub struct AdminUserForm {
-    #[serde(default)]
-    csrf: String,
     op: String,
     name: String,
     #[serde(default)]
@@ -401,13 +332,9 @@ fn percent_encode(msg: &str) -> String {
 
 pub async fn admin_user(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    SignedIn(cur): SignedIn,
     Form(f): Form<AdminUserForm>,
 ) -> Response {
-    let cur = match gate_write(&state, &headers, &[Role::Admin], Some(&f.csrf)) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
     let now = state.ctx.clock.now();
     let result: Result<&str, crate::Error> = (|| match f.op.as_str() {
         "create" => {
@@ -465,20 +392,14 @@ pub async fn admin_user(
 
 #[derive(Deserialize)]
 pub struct AdminUnitForm {
-    #[serde(default)]
-    csrf: String,
     id: String,
     name: String,
 }
 
 pub async fn admin_unit(
     State(state): State<SharedState>,
-    headers: HeaderMap,
     Form(f): Form<AdminUnitForm>,
 ) -> Response {
-    if let Err(e) = gate_write(&state, &headers, &[Role::Admin], Some(&f.csrf)) {
-        return e.into_response();
-    }
     let (id, name) = (f.id.trim(), f.name.trim());
     if id.is_empty() || name.is_empty() {
         return back("编号和名称不能为空");
@@ -491,16 +412,7 @@ pub async fn admin_unit(
 
 // ---- own account ----------------------------------------------------------------------------
 
-pub async fn account(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Query(q): Query<AdminQuery>,
-) -> Response {
-    let cur = match page_gate(&state, &headers, ALL_ROLES, false) {
-        Ok(Some(c)) => c,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(r) => return *r,
-    };
+pub async fn account(SignedIn(cur): SignedIn, Query(q): Query<AdminQuery>) -> Response {
     let msg = q
         .msg
         .filter(|m| !m.is_empty())
@@ -528,8 +440,6 @@ pub async fn account(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     current: String,
     new: String,
     confirm: String,
@@ -538,13 +448,9 @@ pub struct PasswordForm {
 /// Changing one's own password ends every session of the account (a stolen cookie dies too).
 pub async fn change_password(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    SignedIn(cur): SignedIn,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let cur = match gate_write(&state, &headers, ALL_ROLES, Some(&f.csrf)) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
     let to_account = |m: &str| Redirect::to(&format!("/account?msg={}", percent_encode(m)));
     if f.new != f.confirm {
         return to_account("两次输入的新密码不一致").into_response();

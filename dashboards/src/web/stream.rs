@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::ApiError;
+use super::access::Caller;
 use super::api::matches;
-use super::{ALL_ROLES, ApiError, gate};
 use crate::SharedState;
 use crate::feed::LiveMessage;
 use crate::store::Role;
@@ -115,11 +115,10 @@ struct Viewer {
 /// few small writes per second instead of a thousand.
 pub async fn stream(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    Caller(cur): Caller,
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     use futures::StreamExt;
-    let cur = gate(&state, &headers, ALL_ROLES, true)?;
     let own_unit = cur
         .filter(|c| c.role() == Role::Unit)
         .map(|c| c.user.unit_id.unwrap_or_default());
