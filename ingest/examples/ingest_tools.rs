@@ -11,7 +11,13 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["eval", file] => ingest::tools::eval_extraction(std::path::Path::new(file), &mut out)?,
+        ["eval", file] => {
+            ingest::tools::eval_extraction(std::path::Path::new(file), None, &mut out)?
+        }
+        ["eval", file, fold] | ["eval", file, fold, "--rest"] => {
+            let fold = ingest::tools::Fold::parse(fold, args.len() == 4)?;
+            ingest::tools::eval_extraction(std::path::Path::new(file), Some(fold), &mut out)?
+        }
         ["extract", target] => ingest::tools::extract(target, &mut out).await?,
         ["bench"] => ingest::tools::bench(&mut out).await?,
         ["profile"] => ingest::tools::profile_stages(&mut out)?,

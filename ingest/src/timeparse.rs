@@ -20,6 +20,19 @@ pub struct Found {
     /// Byte offset of the match in the searched text.
     pub start: usize,
     pub end: usize,
+    pub kind: TimeKind,
+}
+
+/// How a found time was written, which decides how far it can be trusted as a publish time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeKind {
+    /// A calendar date, with or without a time of day.
+    Date,
+    /// A year and month only (`2003年5月`): the first of that month, correct at its precision.
+    Month,
+    /// Counted back from the clock (`3天前`, `昨天 12:00`, `刚刚`): right on a social timeline
+    /// read when it was written, wrong on an old page read today.
+    Relative,
 }
 
 static FULL_DATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -60,6 +73,12 @@ static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
 static DAY_WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?P<w>今天|昨天|前天|今日|昨日)(?:\s*(?P<h>\d{1,2})\s*(?::|：)\s*(?P<mi>\d{2}))?")
         .expect("static regex")
+});
+
+/// `2003年5月`, `2003 年 05 月`: a month without a day (the day is checked after the match,
+/// the regex crate having no look-ahead).
+static MONTH_ONLY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?P<y>(?:19|20)\d{2})\s*年\s*(?P<m>\d{1,2})\s*月").expect("static regex")
 });
 
 static CN_DATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -146,6 +165,7 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
             has_time: h.is_some(),
             start: whole.0,
             end: whole.1,
+            kind: TimeKind::Date,
         });
     }
     for c in CN_DATE.captures_iter(text) {
@@ -162,6 +182,7 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
                 has_time: false,
                 start: whole.start(),
                 end: whole.end(),
+                kind: TimeKind::Date,
             });
         }
     }
@@ -196,6 +217,7 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
                 has_time: h.is_some(),
                 start: whole.start(),
                 end,
+                kind: TimeKind::Date,
             });
         }
     }
@@ -234,6 +256,7 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
             has_time: true,
             start: whole.0,
             end: whole.1,
+            kind: TimeKind::Date,
         });
     }
     for c in RELATIVE.captures_iter(text) {
@@ -266,6 +289,7 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
             has_time: true,
             start: whole.start(),
             end: whole.end(),
+            kind: TimeKind::Relative,
         });
     }
     for c in DAY_WORD.captures_iter(text) {
@@ -293,6 +317,7 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
                 has_time: h.is_some(),
                 start: whole.start(),
                 end: whole.end(),
+                kind: TimeKind::Relative,
             });
         }
     }
@@ -302,7 +327,33 @@ pub fn find_times(text: &str, now: DateTime<Utc>, tz: FixedOffset) -> Vec<Found>
             has_time: true,
             start: pos,
             end: pos + "刚刚".len(),
+            kind: TimeKind::Relative,
         });
+    }
+    for c in MONTH_ONLY.captures_iter(text) {
+        let (Some(y), Some(m), Some(whole)) = (num(&c, "y"), num(&c, "m"), c.get(0)) else {
+            continue;
+        };
+        let inside_a_date = out
+            .iter()
+            .any(|f| f.start <= whole.start() && whole.start() < f.end);
+        // `2003年5月12日` is a full date already found; `2003年5月` followed by a day number
+        // written another way is left alone rather than read as the first of the month.
+        let day_follows = text[whole.end()..]
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || cn_digit(c).is_some() || c == '十');
+        if inside_a_date || day_follows {
+            continue;
+        }
+        if let Some(at) = local(y, m, 1, 0, 0, 0, tz) {
+            out.push(Found {
+                at,
+                has_time: false,
+                start: whole.start(),
+                end: whole.end(),
+                kind: TimeKind::Month,
+            });
+        }
     }
     out.sort_by_key(|f| f.start);
     out
@@ -420,6 +471,38 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn each_time_says_how_it_was_written() {
+        let kinds = |text: &str| -> Vec<(TimeKind, String)> {
+            find_times(text, now(), cst())
+                .into_iter()
+                .map(|f| (f.kind, f.at.to_rfc3339()))
+                .collect()
+        };
+        assert_eq!(
+            kinds("来源：《社会调查》2003年第5期 日期：2003年5月"),
+            [(TimeKind::Month, "2003-04-30T16:00:00+00:00".into())]
+        );
+        // A full date is one date, not also a month.
+        assert_eq!(
+            kinds("2003年5月12日 10:30"),
+            [(TimeKind::Date, "2003-05-12T02:30:00+00:00".into())]
+        );
+        assert!(kinds("2003年5月十二日").is_empty());
+        assert_eq!(
+            kinds("3年前 阅读 1.2万"),
+            [(TimeKind::Relative, "2014-04-13T04:00:00+00:00".into())]
+        );
+        assert_eq!(kinds("昨天 12:00")[0].0, TimeKind::Relative);
+        assert_eq!(kinds("刚刚")[0].0, TimeKind::Relative);
+        assert_eq!(
+            parse_time("2003年5月", now(), cst())
+                .map(|t| t.to_rfc3339())
+                .as_deref(),
+            Some("2003-04-30T16:00:00+00:00")
+        );
     }
 
     #[test]

@@ -173,9 +173,53 @@ pub fn time_matches(pred: Option<DateTime<Utc>>, gold: &str) -> bool {
     !nums.is_empty() && nums.iter().zip(got.iter()).all(|(g, p)| g == p)
 }
 
-/// `yuqing eval extraction FILE`: body P/R/F1 and publish-time accuracy over a JSONL dataset.
-pub fn eval_extraction(path: &Path, out: &mut dyn Write) -> Result<(), Error> {
-    let cases = load_cases(path)?;
+/// One part of a labelled set for cross-validation: fold `k` of `n` by a hash of each item's
+/// id (the first SHA-1 byte after the leading one, modulo `n`, as `dev_corrections.py` splits
+/// the classification sets), or every other fold with `rest`. Rules are tuned on one part and
+/// reported on the other, never on the items read while tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fold {
+    pub k: u8,
+    pub n: u8,
+    pub rest: bool,
+}
+
+impl Fold {
+    /// `K/N`, with `0 <= K < N`.
+    pub fn parse(spec: &str, rest: bool) -> Result<Self, Error> {
+        let bad = || Error::Config(format!("折数格式应为 K/N（0 ≤ K < N）: {spec:?}"));
+        let (k, n) = spec.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u8, u8) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if n == 0 || k >= n {
+            return Err(bad());
+        }
+        Ok(Self { k, n, rest })
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        use sha1::Digest;
+        let digest = sha1::Sha1::digest(id.as_bytes());
+        (digest[1] % self.n == self.k) != self.rest
+    }
+}
+
+/// `yuqing eval extraction FILE [--fold K/N [--rest]]`: body P/R/F1 and publish-time accuracy
+/// over a JSONL dataset, or over one fold of it.
+pub fn eval_extraction(path: &Path, fold: Option<Fold>, out: &mut dyn Write) -> Result<(), Error> {
+    let mut cases = load_cases(path)?;
+    if let Some(f) = fold {
+        cases.retain(|c| f.contains(&c.id));
+        writeln!(
+            out,
+            "fold {}/{}{}",
+            f.k,
+            f.n,
+            if f.rest { " (rest)" } else { "" }
+        )?;
+    }
     let now = Utc::now();
     let (mut sp, mut sr, mut sf, mut nb) = (0.0, 0.0, 0.0, 0usize);
     let (mut time_ok, mut nt) = (0usize, 0usize);
@@ -521,6 +565,26 @@ mod tests {
         assert!(time_matches(Some(t), "2005年05月07日"));
         assert!(!time_matches(Some(t), "2005-5-8"));
         assert!(!time_matches(None, "2005"));
+    }
+
+    #[test]
+    fn folds_split_the_ids_without_overlap() {
+        let ids: Vec<String> = (0..200).map(|i| format!("page-{i}")).collect();
+        let mut seen = vec![0usize; ids.len()];
+        for k in 0..5 {
+            let fold = Fold::parse(&format!("{k}/5"), false).unwrap();
+            let rest = Fold::parse(&format!("{k}/5"), true).unwrap();
+            for (i, id) in ids.iter().enumerate() {
+                assert_ne!(fold.contains(id), rest.contains(id));
+                seen[i] += usize::from(fold.contains(id));
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 1));
+        // The split of dev_corrections.py: sha1("a")[1] = 0xf7 = 247, 247 % 5 = 2.
+        assert!(Fold::parse("2/5", false).unwrap().contains("a"));
+        for bad in ["5/5", "x/2", "1", "0/0"] {
+            assert!(Fold::parse(bad, false).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -78,6 +78,12 @@ enum Command {
     Eval {
         task: String,
         file: PathBuf,
+        /// Only fold K of N (by a hash of the id), for cross-validation (extraction).
+        #[arg(long, value_name = "K/N")]
+        fold: Option<String>,
+        /// With --fold: every fold but K.
+        #[arg(long, requires = "fold")]
+        rest: bool,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -201,7 +207,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ingest::tools::extract(&target, &mut stdout.lock()).await?;
             Ok(())
         }
-        Command::Eval { task, file, config } => eval(&task, &file, &load(&config)?),
+        Command::Eval {
+            task,
+            file,
+            fold,
+            rest,
+            config,
+        } => {
+            let fold = fold
+                .map(|f| ingest::tools::Fold::parse(&f, rest))
+                .transpose()?;
+            eval(&task, &file, fold, &load(&config)?)
+        }
         Command::Bench { target, config } => {
             let config = load(&config)?;
             let mut out = stdout.lock();
@@ -273,14 +290,20 @@ fn redact_secrets(value: &mut toml::Value) {
     }
 }
 
-fn eval(task: &str, file: &Path, config: &Config) -> anyhow::Result<()> {
+fn eval(
+    task: &str,
+    file: &Path,
+    fold: Option<ingest::tools::Fold>,
+    config: &Config,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if !file.exists() {
         bail!("no such file: {}", file.display());
     }
     match task {
-        "extraction" => ingest::tools::eval_extraction(file, &mut out)?,
+        "extraction" => ingest::tools::eval_extraction(file, fold, &mut out)?,
+        _ if fold.is_some() => bail!("--fold is supported by `eval extraction` only"),
         _ => analyze::tools::eval(task, file, &config.analyze, &mut out)?,
     }
     Ok(())
