@@ -236,7 +236,10 @@ pub async fn run_with_listener(
         tracing::warn!(%addr, "auth.public_read_api is true on a non-loopback address: the JSON read API answers without login");
     }
     let dir = ctx.stage_dir("dashboards")?;
-    let store = store::Store::open(&dir)?;
+    // Opening recovers sled's log: on the blocking pool, not on an async worker.
+    let store = tokio::task::spawn_blocking(move || store::Store::open(&dir))
+        .await
+        .map_err(|e| Error::Store(format!("opening the read model panicked: {e}")))??;
     let (live, _) = tokio::sync::broadcast::channel(config.ui.stream_buffer.max(16));
     let state = Arc::new(AppState {
         limiter: auth::LoginLimiter::new(&config.auth),

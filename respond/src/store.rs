@@ -158,7 +158,7 @@ pub struct CaseWithAudit {
 
 #[derive(Clone)]
 pub struct CaseStore {
-    db: sled::Db,
+    db: common::durable::Durable,
     tree: sled::Tree,
 }
 
@@ -188,8 +188,8 @@ fn audit_key(case_id: &str, seq: u64) -> String {
 impl CaseStore {
     /// Open (or create) the store in `dir`. Only one process may hold it.
     pub fn open(dir: &Path) -> Result<Self, Error> {
-        let db = sled::Config::new().path(dir).open()?;
-        let tree = db.open_tree("respond")?;
+        let db = common::durable::Durable::open(dir)?;
+        let tree = db.db().open_tree("respond")?;
         Ok(Self { db, tree })
     }
 
@@ -340,7 +340,7 @@ impl CaseStore {
                     }),
                 },
             );
-            let n = self.db.generate_id()?;
+            let n = self.db.db().generate_id()?;
             batch.insert(
                 format!("pub/{n:020}").as_bytes(),
                 encode(&PendingPublish {
@@ -402,7 +402,7 @@ impl CaseStore {
             );
         }
         self.tree.apply_batch(batch)?;
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
@@ -436,14 +436,14 @@ impl CaseStore {
         batch.remove(format!("out/{}", item.id).as_bytes());
         batch.insert(format!("sent/{}", item.id).as_bytes(), encode(&at)?);
         self.tree.apply_batch(batch)?;
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
     pub fn reschedule(&self, item: &OutboxItem) -> Result<(), Error> {
         self.tree
             .insert(format!("out/{}", item.id).as_bytes(), encode(item)?)?;
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
@@ -559,7 +559,7 @@ impl CaseStore {
     }
 
     pub fn flush(&self) -> Result<(), Error> {
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 }

@@ -61,6 +61,11 @@ pub struct Running {
 
 impl Running {
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        // `RUST_LOG=warn cargo test …` shows what the stages say when a scenario fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let api = format!("http://{}", listener.local_addr()?);
         let mut pipeline = Pipeline::new(config).await?;
