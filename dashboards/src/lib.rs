@@ -16,6 +16,7 @@
 //! server-rendered HTML through [`web::html::esc`]; every response carries a CSP without inline
 //! scripts; every state-changing request needs a session and its CSRF token.
 
+pub mod audience;
 pub mod auth;
 pub mod export;
 pub mod feed;
@@ -92,11 +93,16 @@ fn default_listen() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// The JSON read API (`GET /api/events|cases|items|stats|stream|districts`) and the read-only
-    /// monitoring page answer without login. Off by default (a government deployment is private
-    /// unless said otherwise); the loopback demo and tests turn it on. A warning is logged when it
-    /// is on at a non-loopback address.
+    /// The public feed (`GET /api/events|items|stats|stream|districts`) and the read-only
+    /// monitoring page answer without login, narrowed to what the public may see: no cases, audit
+    /// logs or unit assignments (`/api/cases` always needs a login; see [`audience`]). Off by
+    /// default (a government deployment is private unless said otherwise); the loopback demo and
+    /// tests turn it on. A warning is logged when it is on at a non-loopback address.
     pub public_read_api: bool,
+    /// Unit accounts may read the whole feed (`/api/items`, `/api/events`, the live stream);
+    /// off, a unit sees its own cases and the events and items behind them. Either way a unit
+    /// never sees another unit's case ids.
+    pub units_read_whole_feed: bool,
     /// How long a session lives after login.
     pub session_ttl_minutes: i64,
     /// Failed logins allowed per account and per client address within the window.
@@ -110,6 +116,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             public_read_api: false,
+            units_read_whole_feed: false,
             session_ttl_minutes: 720,
             login_max_failures: 5,
             login_window_minutes: 15,

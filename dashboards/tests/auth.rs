@@ -518,3 +518,300 @@ async fn changing_ones_password_needs_the_old_one_and_ends_every_session() {
     );
     h.stop().await;
 }
+
+/// The strings that would give a case or a unit assignment away in a body.
+const INTERNAL: &[&str] = &[
+    "c-a",
+    "nanming",
+    "wudang",
+    "市水务局",
+    "owner",
+    "reported_by_unit\":\"",
+];
+
+fn leaks(body: &str) -> Vec<&'static str> {
+    INTERNAL
+        .iter()
+        .copied()
+        .filter(|s| body.contains(s))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_readers_get_the_public_feed_only() {
+    let h = Harness::start_with_users(public_config(), USERS).await;
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    let mut crawled = doc("d1", "ev-1", "南明区停水", "南明区", t0);
+    crawled.department = Some("市水务局".into());
+    h.item(crawled).await;
+    // A unit's report of an emergency (manual intake) is internal, and so is its event.
+    let mut reported = doc("d2", "ev-2", "乌当区山体滑坡", "乌当区", t0);
+    reported.flags.manual = true;
+    reported.flags.reported_by_unit = Some("wudang".into());
+    h.item(reported).await;
+    let mut ev1 = event("ev-1", "南明区停水", 10.0, 1, t0);
+    ev1.department = Some("市水务局".into());
+    h.event(ev1).await;
+    let mut ev2 = event("ev-2", "乌当区山体滑坡", 20.0, 1, t0);
+    ev2.flags.manual = true;
+    ev2.flags.reported_by_unit = Some("wudang".into());
+    h.event(ev2).await;
+    h.case_event(case("c-a", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+    let (desk, _) = session(&h, "desk1").await;
+    h.wait_json(&desk, "/api/stats", |v| {
+        v["cases"] == 1 && v["items"] == 2 && v["events"] == 2
+    })
+    .await;
+    // The desk sees what the anonymous reader must not: the test can tell the two apart.
+    let events = h.get_text(&desk, "/api/events").await;
+    assert!(events.contains("\"case_ids\":[\"c-a\"]"), "{events}");
+    assert!(events.contains("市水务局") && events.contains("wudang"));
+
+    let anon = client();
+    for path in ["/api/cases", "/api/cases?state=open", "/api/cases/c-a"] {
+        let res = h.get(&anon, path).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let body = res.text().await.expect("body");
+        assert!(body.contains("请先登录"), "{path}: {body}");
+        assert!(leaks(&body).is_empty(), "{path}: {body}");
+    }
+    let events = h.get_json(&anon, "/api/events").await;
+    let ids: Vec<&str> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["ev-1"], "the unit's report stays internal");
+    assert_eq!(events[0]["case_ids"], serde_json::json!([]));
+    assert_eq!(events[0]["department"], serde_json::Value::Null);
+    let items = h.get_json(&anon, "/api/items").await;
+    let ids: Vec<&str> = items
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|i| i["doc_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["d1"]);
+    for path in ["/api/events", "/api/items", "/api/events/ev-1"] {
+        let body = h.get_text(&anon, path).await;
+        assert!(
+            leaks(&body).is_empty(),
+            "{path} leaks {:?}: {body}",
+            leaks(&body)
+        );
+    }
+    assert_eq!(
+        h.get(&anon, "/api/events/ev-2").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The live stream: a case change reaches the desk, never the anonymous viewer; the next
+    // crawled item reaches both, in the public shape.
+    let anon_stream = anon.get(h.url("/api/stream")).send().await.expect("stream");
+    let desk_stream = desk.get(h.url("/api/stream")).send().await.expect("stream");
+    h.case_event(case("c-a", "nanming", 2, CaseState::Acknowledged, t0))
+        .await;
+    h.wait_json(&desk, "/api/cases/c-a", |v| {
+        v["case"]["state"] == "acknowledged"
+    })
+    .await;
+    h.item(doc("d3", "ev-1", "南明区停水第二天", "南明区", t0))
+        .await;
+    let seen = |frames: &[(String, String)]| {
+        frames
+            .iter()
+            .any(|(e, d)| e == "item" && d.contains("\"doc_id\":\"d3\""))
+    };
+    let desk_frames = read_sse(desk_stream, seen).await;
+    assert!(
+        desk_frames
+            .iter()
+            .any(|(e, d)| e == "case" && d.contains("c-a")),
+        "the desk hears about the case: {desk_frames:?}"
+    );
+    let anon_frames = read_sse(anon_stream, seen).await;
+    for (kind, data) in &anon_frames {
+        assert!(kind == "item" || kind == "event", "{kind}: {data}");
+        assert!(leaks(data).is_empty(), "{kind} leaks: {data}");
+    }
+    h.stop().await;
+}
+
+/// Events and items behind two units' cases; ev-1 has a case of each unit.
+async fn two_units_feed(config: dashboards::Config) -> Harness {
+    let h = Harness::start_with_users(config, USERS).await;
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    h.item(doc("d1", "ev-1", "南明区停水", "南明区", t0)).await;
+    h.item(doc("d2", "ev-2", "花溪区道路塌陷", "花溪区", t0))
+        .await;
+    h.item(doc("d3", "ev-3", "云岩区噪音", "云岩区", t0)).await;
+    h.event(event("ev-1", "南明区停水", 30.0, 1, t0)).await;
+    h.event(event("ev-2", "花溪区道路塌陷", 20.0, 1, t0)).await;
+    h.event(event("ev-3", "云岩区噪音", 10.0, 1, t0)).await;
+    h.case_event(case("c-a", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+    h.case_event(case("c-h1", "huaxi", 1, CaseState::Assigned, t0))
+        .await;
+    let mut other = case("c-h2", "huaxi", 1, CaseState::Assigned, t0);
+    other.case.event_ids = vec!["ev-2".into()];
+    h.case_event(other).await;
+    h
+}
+
+/// (event id, its case ids) of `/api/events`, and the doc ids of `/api/items`, as `c` sees them.
+async fn feed_of(h: &Harness, c: &reqwest::Client) -> (Vec<(String, Vec<String>)>, Vec<String>) {
+    let events = h.get_json(c, "/api/events").await;
+    let events = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| {
+            let cases = e["case_ids"]
+                .as_array()
+                .expect("case ids")
+                .iter()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect();
+            (
+                e["event_id"].as_str().unwrap_or_default().to_string(),
+                cases,
+            )
+        })
+        .collect();
+    let items = h.get_json(c, "/api/items").await;
+    let mut items: Vec<String> = items
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|i| i["doc_id"].as_str().map(String::from))
+        .collect();
+    items.sort();
+    (events, items)
+}
+
+fn owned(pairs: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+    pairs
+        .iter()
+        .map(|(e, cs)| (e.to_string(), cs.iter().map(|c| c.to_string()).collect()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_reads_its_own_cases_and_the_items_behind_them() {
+    let h = two_units_feed(private_config()).await;
+    let (desk, _) = session(&h, "desk1").await;
+    h.wait_json(&desk, "/api/stats", |v| {
+        v["cases"] == 3 && v["items"] == 3 && v["events"] == 3
+    })
+    .await;
+    let mut desk_feed = feed_of(&h, &desk).await;
+    desk_feed.0[0].1.sort();
+    assert_eq!(
+        desk_feed,
+        (
+            owned(&[
+                ("ev-1", &["c-a", "c-h1"]),
+                ("ev-2", &["c-h2"]),
+                ("ev-3", &[])
+            ]),
+            vec!["d1".into(), "d2".into(), "d3".into()]
+        )
+    );
+    let (unit_a, _) = session(&h, "unit_a").await;
+    assert_eq!(
+        feed_of(&h, &unit_a).await,
+        (owned(&[("ev-1", &["c-a"])]), vec!["d1".into()])
+    );
+    let (unit_b, _) = session(&h, "unit_b").await;
+    assert_eq!(
+        feed_of(&h, &unit_b).await,
+        (
+            owned(&[("ev-1", &["c-h1"]), ("ev-2", &["c-h2"])]),
+            vec!["d1".into(), "d2".into()]
+        )
+    );
+    assert_eq!(h.get(&unit_a, "/api/events/ev-2").await.status(), 404);
+    assert_eq!(h.get(&unit_a, "/api/events/ev-3").await.status(), 404);
+    let detail = h.get_json(&unit_a, "/api/events/ev-1").await;
+    assert_eq!(detail["event"]["case_ids"], serde_json::json!(["c-a"]));
+
+    // The live stream follows the same rule: unit_a hears of d5 (its case's event) and not of
+    // d4, sent before it.
+    let stream = unit_a
+        .get(h.url("/api/stream"))
+        .send()
+        .await
+        .expect("stream");
+    let t0 = Utc::now();
+    h.item(doc("d4", "ev-2", "花溪区道路塌陷续", "花溪区", t0))
+        .await;
+    h.wait_json(&desk, "/api/stats", |v| v["items"] == 4).await;
+    h.item(doc("d5", "ev-1", "南明区停水续", "南明区", t0))
+        .await;
+    let frames = read_sse(stream, |f| {
+        f.iter()
+            .any(|(e, d)| e == "item" && d.contains("\"doc_id\":\"d5\""))
+    })
+    .await;
+    assert!(
+        !frames
+            .iter()
+            .any(|(_, d)| d.contains("d4") || d.contains("c-h")),
+        "{frames:?}"
+    );
+    h.stop().await;
+
+    // With the whole feed on, a unit reads everything, still without other units' case ids.
+    let mut config = private_config();
+    config.auth.units_read_whole_feed = true;
+    let h = two_units_feed(config).await;
+    let (desk, _) = session(&h, "desk1").await;
+    h.wait_json(&desk, "/api/stats", |v| {
+        v["cases"] == 3 && v["items"] == 3 && v["events"] == 3
+    })
+    .await;
+    let (unit_a, _) = session(&h, "unit_a").await;
+    assert_eq!(
+        feed_of(&h, &unit_a).await,
+        (
+            owned(&[("ev-1", &["c-a"]), ("ev-2", &[]), ("ev-3", &[])]),
+            vec!["d1".into(), "d2".into(), "d3".into()]
+        )
+    );
+    h.stop().await;
+}
+
+/// Read SSE frames from a streaming response until `done` says stop.
+async fn read_sse(
+    mut res: reqwest::Response,
+    mut done: impl FnMut(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let mut buf = String::new();
+    let mut frames = Vec::new();
+    while !done(&frames) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), res.chunk())
+            .await
+            .expect("stream keeps delivering")
+            .expect("chunk")
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let mut event = String::from("message");
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            if !data.is_empty() {
+                frames.push((event, data));
+            }
+        }
+    }
+    frames
+}

@@ -29,6 +29,8 @@ font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none';
 /// Every route with who may call it (see [`access`]).
 pub fn router(state: SharedState) -> Router {
     let signed_in = Rule::read(ALL_ROLES);
+    // The public feed: what anonymous readers get with `auth.public_read_api` is narrowed by
+    // `crate::audience` (no cases, no unit assignments).
     let feed = Rule::read(ALL_ROLES).or_public();
     Routes::new(state.clone())
         .get("/healthz", Rule::OPEN, api::ops::healthz)
@@ -42,9 +44,10 @@ pub fn router(state: SharedState) -> Router {
             Rule::write(DESK),
             api::events::judge,
         )
-        .get("/api/cases", feed, api::cases::list)
+        // Cases and their audit logs are never public.
+        .get("/api/cases", signed_in, api::cases::list)
         .post("/api/cases", Rule::write(DESK), api::cases::open)
-        .get("/api/cases/{id}", feed, api::cases::detail)
+        .get("/api/cases/{id}", signed_in, api::cases::detail)
         .post(
             "/api/cases/{id}/commands",
             Rule::write(CASE_ACTORS),
