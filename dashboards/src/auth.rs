@@ -5,10 +5,7 @@
 //!   SHA-256. Login always mints a new token and ignores any presented one (no fixation).
 //! - CSRF: a per-session synchronizer token, sent back in a hidden form field or the
 //!   `X-CSRF-Token` header; the login form (no session yet) uses a double-submit cookie.
-//! - Throttling: failures are counted per account and per client address in a sliding window.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+//! - Throttling of failed logins: see [`crate::throttle`].
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -178,52 +175,6 @@ pub fn start_session(state: &SharedState, user: &str) -> Result<String, Error> {
     Ok(token)
 }
 
-/// Sliding-window counter of failed logins per key (account name, client address).
-pub struct LoginLimiter {
-    max: u32,
-    window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
-}
-
-impl LoginLimiter {
-    pub fn new(cfg: &AuthConfig) -> Self {
-        LoginLimiter {
-            max: cfg.login_max_failures.max(1),
-            window: Duration::minutes(cfg.login_window_minutes.max(1)),
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Whether any of `keys` has used up its failures in the window.
-    pub fn blocked(&self, keys: &[&str], now: DateTime<Utc>) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter().any(|k| {
-            map.get_mut(*k).is_some_and(|q| {
-                while q.front().is_some_and(|t| *t <= now - self.window) {
-                    q.pop_front();
-                }
-                q.len() as u32 >= self.max
-            })
-        })
-    }
-
-    pub fn fail(&self, keys: &[&str], now: DateTime<Utc>) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bound memory under a spray of random user names: forget the oldest keys.
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        for k in keys {
-            map.entry((*k).to_string()).or_default().push_back(now);
-        }
-    }
-
-    pub fn succeed(&self, account: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(account);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,22 +186,6 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
-    }
-
-    #[test]
-    fn limiter_blocks_then_forgets() {
-        let cfg = AuthConfig {
-            login_max_failures: 2,
-            login_window_minutes: 10,
-            ..AuthConfig::default()
-        };
-        let l = LoginLimiter::new(&cfg);
-        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
-        assert!(!l.blocked(&["u"], t0));
-        l.fail(&["u"], t0);
-        l.fail(&["u"], t0);
-        assert!(l.blocked(&["u"], t0));
-        assert!(!l.blocked(&["u"], t0 + Duration::minutes(11)));
     }
 
     #[test]

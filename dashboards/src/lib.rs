@@ -23,6 +23,7 @@ pub mod feed;
 pub mod reports;
 pub mod schedule;
 pub mod store;
+pub mod throttle;
 pub mod views;
 pub mod web;
 
@@ -105,9 +106,20 @@ pub struct AuthConfig {
     pub units_read_whole_feed: bool,
     /// How long a session lives after login.
     pub session_ttl_minutes: i64,
-    /// Failed logins allowed per account and per client address within the window.
+    /// Failed logins of one account from one client address before that client must wait
+    /// (`login_delay_seconds`, doubling with each further failure up to
+    /// `login_max_delay_minutes`). Other clients are not slowed: a stranger cannot lock an
+    /// account out. See [`throttle`].
     pub login_max_failures: u32,
+    /// A pair (account, client) is forgotten this long after its last failure.
     pub login_window_minutes: i64,
+    pub login_delay_seconds: i64,
+    pub login_max_delay_minutes: i64,
+    /// Pairs remembered at most; past it the oldest unthrottled pair is forgotten first.
+    pub login_tracked_keys: usize,
+    /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// names the client. Empty: the peer address is the client and the header is ignored.
+    pub trusted_proxies: Vec<String>,
     /// Mark cookies `Secure` (set true behind HTTPS).
     pub secure_cookies: bool,
 }
@@ -120,6 +132,10 @@ impl Default for AuthConfig {
             session_ttl_minutes: 720,
             login_max_failures: 5,
             login_window_minutes: 15,
+            login_delay_seconds: 30,
+            login_max_delay_minutes: 15,
+            login_tracked_keys: 100_000,
+            trusted_proxies: Vec::new(),
             secure_cookies: false,
         }
     }
@@ -213,7 +229,8 @@ pub struct AppState {
     pub ctx: common::StageContext,
     pub store: store::Store,
     pub live: tokio::sync::broadcast::Sender<feed::LiveMessage>,
-    pub limiter: auth::LoginLimiter,
+    pub limiter: throttle::LoginLimiter,
+    pub proxies: throttle::TrustedProxies,
     pub metrics: web::Metrics,
     /// Cancelled on shutdown; live streams end on it so graceful shutdown can finish.
     pub shutdown: common::Shutdown,
@@ -242,11 +259,13 @@ pub async fn run_with_listener(
     if config.auth.public_read_api && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "auth.public_read_api is true on a non-loopback address: the JSON read API answers without login");
     }
+    let proxies = throttle::TrustedProxies::parse(&config.auth.trusted_proxies)?;
     let dir = ctx.stage_dir("dashboards")?;
     let store = store::Store::open(&dir)?;
     let (live, _) = tokio::sync::broadcast::channel(config.ui.stream_buffer.max(16));
     let state = Arc::new(AppState {
-        limiter: auth::LoginLimiter::new(&config.auth),
+        limiter: throttle::LoginLimiter::new(&config.auth),
+        proxies,
         config,
         ctx,
         store,

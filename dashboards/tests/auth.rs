@@ -420,6 +420,36 @@ async fn login_mints_a_new_session_and_kills_the_presented_one() {
     h.stop().await;
 }
 
+/// A client whose connections come from `local` (any 127.0.0.0/8 address reaches the server).
+fn client_at(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(local.parse::<std::net::IpAddr>().expect("address"))
+        .build()
+        .expect("client")
+}
+
+/// Log in through the form, the POST carrying `X-Forwarded-For: xff` when given.
+async fn login_via(
+    h: &Harness,
+    c: &reqwest::Client,
+    name: &str,
+    password: &str,
+    xff: Option<&str>,
+) -> reqwest::Response {
+    let csrf = login_csrf(h, c).await;
+    let mut req = c.post(h.url("/login")).form(&[
+        ("username", name),
+        ("password", password),
+        ("csrf", csrf.as_str()),
+    ]);
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    req.send().await.expect("login post")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failed_logins_are_throttled() {
     let h = Harness::start_with_users(private_config(), USERS).await;
@@ -428,17 +458,127 @@ async fn repeated_failed_logins_are_throttled() {
         let res = login_as(&h, &c, "desk1", "wrong password").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    // Even the right password is refused while the account is throttled.
+    // Even the right password is refused while this client is throttled for the account.
     let res = login_as(&h, &c, "desk1", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "30");
+    let page = res.text().await.expect("body");
+    assert!(page.contains("登录失败次数过多，请30 秒后再试"), "{page}");
     // Unknown names get the same answer as wrong passwords (no account enumeration).
-    let other = client();
-    let res = login_as(&h, &other, "nobody", "whatever").await;
+    for _ in 0..5 {
+        let res = login_as(&h, &c, "nobody", "whatever").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login_as(&h, &c, "nobody", "whatever").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_lock_an_account_out() {
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let stranger = client_at("127.0.0.2");
+    for _ in 0..5 {
+        let res = login_via(&h, &stranger, "desk1", "wrong password", None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login_via(&h, &stranger, "desk1", PASSWORD, None).await;
     assert_eq!(
         res.status(),
         StatusCode::TOO_MANY_REQUESTS,
-        "same client address is throttled too"
+        "the stranger waits"
     );
+    // Inventing forwarded addresses does not help: the peer is not a trusted proxy.
+    let res = login_via(&h, &stranger, "desk1", PASSWORD, Some("198.51.100.77")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "X-Forwarded-For ignored"
+    );
+    // The account's owner, at another address, logs in as usual.
+    let owner = client_at("127.0.0.3");
+    let res = login_via(&h, &owner, "desk1", PASSWORD, None).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(h.me(&owner).await["user"], "desk1");
+    h.stop().await;
+
+    // Behind a trusted proxy every user arrives from the proxy's address: the forwarded address
+    // tells them apart.
+    let mut config = private_config();
+    config.auth.trusted_proxies = vec!["127.0.0.0/8".into()];
+    let h = Harness::start_with_users(config, USERS).await;
+    let via_proxy = client();
+    for _ in 0..5 {
+        let res = login_via(&h, &via_proxy, "desk1", "wrong", Some("203.0.113.7")).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login_via(&h, &via_proxy, "desk1", PASSWORD, Some("203.0.113.7")).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A proxy chain: the client is the nearest address that is not a trusted proxy.
+    let res = login_via(
+        &h,
+        &via_proxy,
+        "desk1",
+        PASSWORD,
+        Some("203.0.113.7, 127.0.0.9"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let res = login_via(&h, &client(), "desk1", PASSWORD, Some("198.51.100.2")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "another user behind the proxy"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delays_grow_with_each_failure_and_a_success_clears_them() {
+    let start = Utc::now();
+    let clock = std::sync::Arc::new(common::clock::ManualClock::new(start));
+    let h = Harness::start_with_users_at(private_config(), USERS, clock.clone()).await;
+    let c = client();
+    let attempt = |password: &'static str| {
+        let (h, c) = (&h, &c);
+        async move { login_as(h, c, "desk1", password).await.status() }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong password").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    clock.advance(chrono::Duration::seconds(29));
+    assert_eq!(attempt(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    clock.advance(chrono::Duration::seconds(2));
+    // The sixth failure doubles the delay.
+    assert_eq!(attempt("wrong password").await, StatusCode::UNAUTHORIZED);
+    clock.advance(chrono::Duration::seconds(59));
+    assert_eq!(attempt(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(attempt(PASSWORD).await, StatusCode::SEE_OTHER);
+    // The success forgot the failures: the next wrong password costs no wait.
+    assert_eq!(attempt("wrong password").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(PASSWORD).await, StatusCode::SEE_OTHER);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spraying_random_names_does_not_reset_a_throttled_account() {
+    let mut config = private_config();
+    config.auth.login_tracked_keys = 8;
+    let h = Harness::start_with_users(config, USERS).await;
+    let c = client();
+    for _ in 0..5 {
+        let res = login_as(&h, &c, "desk1", "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Far more names than the limiter holds.
+    for i in 0..24 {
+        let res = login_as(&h, &c, &format!("spray-{i}"), "whatever").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login_as(&h, &c, "desk1", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     h.stop().await;
 }
 

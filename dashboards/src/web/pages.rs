@@ -15,6 +15,7 @@ use super::api::reports::{ReportQuery, build_report};
 use super::html::{esc, page};
 use crate::auth::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::store::Role;
+use crate::throttle::{self, LoginLimiter};
 use crate::{SharedState, export};
 
 fn shell(html: &'static str) -> Response {
@@ -115,6 +116,16 @@ fn login_page(state: &SharedState, error: Option<&str>, status: StatusCode) -> R
     res
 }
 
+/// The login form again, saying how long this client must wait (429 with `Retry-After`).
+fn too_many(state: &SharedState, wait: chrono::Duration) -> Response {
+    let text = format!("登录失败次数过多，请{}后再试", throttle::wait_text(wait));
+    let mut res = login_page(state, Some(&text), StatusCode::TOO_MANY_REQUESTS);
+    let secs = ((wait.num_milliseconds() + 999) / 1000).max(1);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    res
+}
+
 pub async fn login_form(State(state): State<SharedState>) -> Response {
     login_page(&state, None, StatusCode::OK)
 }
@@ -152,15 +163,11 @@ pub async fn login(
     }
     let now = state.ctx.clock.now();
     let name = f.username.trim().to_string();
-    let user_key = format!("user:{name}");
-    let ip_key = format!("ip:{}", peer.ip());
-    let keys = [user_key.as_str(), ip_key.as_str()];
-    if state.limiter.blocked(&keys, now) {
-        return login_page(
-            &state,
-            Some("登录失败次数过多，请稍后再试"),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+    let client = state.proxies.client(peer.ip(), &headers);
+    // Per account and client: a stranger's failures slow the stranger, not the account's owner.
+    let key = LoginLimiter::key(&name, client);
+    if let Some(wait) = state.limiter.wait(&key, now) {
+        return too_many(&state, wait);
     }
     let user = match state.store.user(&name) {
         Ok(u) => u,
@@ -178,12 +185,12 @@ pub async fn login(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            state.limiter.fail(&keys, now);
-            tracing::warn!(user = %name, peer = %peer.ip(), "failed login");
+            state.limiter.fail(&key, now);
+            tracing::warn!(user = %name, client = %client, peer = %peer.ip(), "failed login");
             return login_page(&state, Some("用户名或密码错误"), StatusCode::UNAUTHORIZED);
         }
     };
-    state.limiter.succeed(&user_key);
+    state.limiter.succeed(&key);
     // Session fixation: whatever session cookie came in is destroyed, and a new token is minted.
     if let Some(old) = auth::cookie(&headers, SESSION_COOKIE) {
         let _ = state.store.delete_session(&auth::token_hash(&old));
@@ -449,6 +456,8 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(state): State<SharedState>,
     SignedIn(cur): SignedIn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
     let to_account = |m: &str| Redirect::to(&format!("/account?msg={}", percent_encode(m)));
@@ -456,9 +465,9 @@ pub async fn change_password(
         return to_account("两次输入的新密码不一致").into_response();
     }
     let now = state.ctx.clock.now();
-    let keys = [format!("user:{}", cur.user.name)];
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    if state.limiter.blocked(&keys, now) {
+    // The same throttle as the login form: guessing the current password of a stolen session.
+    let key = LoginLimiter::key(&cur.user.name, state.proxies.client(peer.ip(), &headers));
+    if state.limiter.wait(&key, now).is_some() {
         return to_account("尝试次数过多，请稍后再试").into_response();
     }
     let (password, hash) = (f.current.clone(), cur.user.password_hash.clone());
@@ -466,9 +475,10 @@ pub async fn change_password(
         .await
         .unwrap_or(false);
     if !ok {
-        state.limiter.fail(&keys, now);
+        state.limiter.fail(&key, now);
         return to_account("当前密码不正确").into_response();
     }
+    state.limiter.succeed(&key);
     // Hashing the new password is argon2 as well: off the async workers like the verification.
     let (name, role, unit, new) = (
         cur.user.name.clone(),
