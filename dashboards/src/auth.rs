@@ -38,6 +38,18 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Why a new account (or a new password) is refused. The CLI prints the English text; the pages
+/// show the Chinese notice (`web::notice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccountProblem {
+    #[error("user name must be 1-64 characters without spaces")]
+    BadName,
+    #[error("password must have at least 10 characters")]
+    ShortPassword,
+    #[error("a unit account needs a unit id")]
+    UnitWithoutUnitId,
+}
+
 /// A checked new account (the name and password rules live here, for the CLI and the admin page).
 pub fn new_user(
     name: &str,
@@ -51,18 +63,14 @@ pub fn new_user(
         || name.chars().count() > 64
         || name.chars().any(|c| c.is_control() || c.is_whitespace())
     {
-        return Err(Error::BadRequest(
-            "user name must be 1-64 characters without spaces".into(),
-        ));
+        return Err(AccountProblem::BadName.into());
     }
     if password.chars().count() < 10 {
-        return Err(Error::BadRequest(
-            "password must have at least 10 characters".into(),
-        ));
+        return Err(AccountProblem::ShortPassword.into());
     }
     let unit_id = unit_id.map(str::trim).filter(|u| !u.is_empty());
     if role == Role::Unit && unit_id.is_none() {
-        return Err(Error::BadRequest("a unit account needs a unit id".into()));
+        return Err(AccountProblem::UnitWithoutUnitId.into());
     }
     Ok(User {
         name: name.to_string(),

@@ -206,6 +206,8 @@ pub enum Error {
     Bus(#[from] common::BusError),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Account(#[from] auth::AccountProblem),
     #[error("password hashing: {0}")]
     Password(String),
     #[error("export: {0}")]
@@ -218,7 +220,9 @@ impl Error {
         match self {
             Error::Io(_) | Error::Sled(_) | Error::Store(_) => true,
             Error::Bus(e) => e.is_retryable(),
-            Error::BadRequest(_) | Error::Password(_) | Error::Export(_) => false,
+            Error::BadRequest(_) | Error::Account(_) | Error::Password(_) | Error::Export(_) => {
+                false
+            }
         }
     }
 }

@@ -635,10 +635,7 @@ async fn changing_ones_password_needs_the_old_one_and_ends_every_session() {
         }
     };
     let res = change("wrong password", "a brand new password").await;
-    assert_eq!(
-        res.headers()["location"],
-        "/account?msg=%E5%BD%93%E5%89%8D%E5%AF%86%E7%A0%81%E4%B8%8D%E6%AD%A3%E7%A1%AE"
-    );
+    assert_eq!(res.headers()["location"], "/account?msg=wrong_password");
     let res = change(PASSWORD, "a brand new password").await;
     assert_eq!(res.headers()["location"], "/login");
     // Both sessions are gone; the new password works, the old one does not.
@@ -954,4 +951,66 @@ async fn read_sse(
         }
     }
     frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_on_admin_and_account_are_only_what_the_server_chose() {
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let (admin, csrf) = session(&h, "admin1").await;
+    let phishing = "请立即访问 http://evil.example/login 重新输入密码";
+    let query = |page: &str, msg: &str| {
+        let q: String = form_urlencoded_msg(msg);
+        format!("{page}?msg={q}")
+    };
+    for page in ["/admin", "/account"] {
+        for msg in [phishing, "用户已创建", "<b>系统通知</b>"] {
+            let body = h.get_text(&admin, &query(page, msg)).await;
+            assert!(!body.contains("evil.example"), "{page}: {body}");
+            assert!(!body.contains("系统通知"), "{page}: {body}");
+            assert!(!body.contains(r#"class="notice""#), "{page} {msg}: {body}");
+        }
+    }
+    // A form post comes back with a code, which the page turns into its own text.
+    let res = admin
+        .post(h.url("/admin/users"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("op", "create"),
+            ("name", "x1"),
+            ("role", "desk"),
+            ("password", "short"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.headers()["location"], "/admin?msg=short_password");
+    let body = h.get_text(&admin, "/admin?msg=short_password").await;
+    assert!(
+        body.contains(r#"<p class="notice" role="status">密码至少 10 个字符</p>"#),
+        "{body}"
+    );
+    let res = admin
+        .post(h.url("/admin/units"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "wudang"),
+            ("name", "乌当区"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.headers()["location"], "/admin?msg=unit_saved");
+    let body = h.get_text(&admin, "/account?msg=passwords_differ").await;
+    assert!(body.contains("两次输入的新密码不一致"), "{body}");
+    h.stop().await;
+}
+
+/// Percent-encode a query value (UTF-8 bytes).
+fn form_urlencoded_msg(msg: &str) -> String {
+    msg.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod html;
+pub mod notice;
 pub mod pages;
 pub mod stream;
 
@@ -155,6 +156,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::BadRequest(m) => ApiError::BadRequest(m),
+            Error::Account(p) => ApiError::BadRequest(notice::Notice::from(p).text().into()),
             e => ApiError::Internal(e),
         }
     }

@@ -13,6 +13,7 @@ use super::ApiError;
 use super::access::{Caller, SignedIn};
 use super::api::reports::{ReportQuery, build_report};
 use super::html::{esc, page};
+use super::notice::Notice;
 use crate::auth::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::store::Role;
 use crate::throttle::{self, LoginLimiter};
@@ -258,13 +259,7 @@ pub async fn admin(
             )
         })
         .collect();
-    let mut body = String::new();
-    if let Some(m) = q.msg.filter(|m| !m.is_empty()) {
-        body.push_str(&format!(
-            r#"<p class="notice" role="status">{}</p>"#,
-            esc(&m)
-        ));
-    }
+    let mut body = Notice::html(q.msg.as_deref());
     body.push_str(r#"<section class="card"><h1>用户管理</h1><table id="users"><thead><tr><th>用户名</th><th>角色</th><th>单位</th><th>状态</th><th>操作</th></tr></thead><tbody>"#);
     for u in &users {
         let toggle = if u.disabled { "enable" } else { "disable" };
@@ -322,19 +317,23 @@ pub struct AdminUserForm {
     password: String,
 }
 
-fn back(msg: &str) -> Response {
-    let q = percent_encode(msg);
-    Redirect::to(&format!("/admin?msg={q}")).into_response()
+fn back(notice: Notice) -> Response {
+    notice.redirect("/admin").into_response()
 }
 
-/// Percent-encode a message for the redirect's query string.
-fn percent_encode(msg: &str) -> String {
-    msg.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
+/// Why an admin form did nothing: a notice for the admin, or a failure of the server.
+enum Refused {
+    Notice(Notice),
+    Failed(crate::Error),
+}
+
+impl From<crate::Error> for Refused {
+    fn from(e: crate::Error) -> Refused {
+        match e {
+            crate::Error::Account(p) => Refused::Notice(p.into()),
+            e => Refused::Failed(e),
+        }
+    }
 }
 
 pub async fn admin_user(
@@ -343,57 +342,56 @@ pub async fn admin_user(
     Form(f): Form<AdminUserForm>,
 ) -> Response {
     let now = state.ctx.clock.now();
-    let result: Result<&str, crate::Error> = (|| match f.op.as_str() {
+    let result: Result<Notice, Refused> = (|| match f.op.as_str() {
         "create" => {
             if state.store.user(f.name.trim())?.is_some() {
-                return Err(crate::Error::BadRequest("用户名已存在".into()));
+                return Err(Refused::Notice(Notice::UserExists));
             }
-            let role =
-                Role::parse(&f.role).ok_or_else(|| crate::Error::BadRequest("未知角色".into()))?;
+            let role = Role::parse(&f.role).ok_or(Refused::Notice(Notice::UnknownRole))?;
             let unit = Some(f.unit_id.as_str()).filter(|u| !u.is_empty());
             let user = auth::new_user(&f.name, role, unit, &f.password, now)?;
             state.store.put_user(&user)?;
-            Ok("用户已创建")
+            Ok(Notice::UserCreated)
         }
         "disable" | "enable" => {
             if f.name == cur.user.name {
-                return Err(crate::Error::BadRequest("不能停用当前登录账号".into()));
+                return Err(Refused::Notice(Notice::CannotDisableSelf));
             }
             let mut u = state
                 .store
                 .user(&f.name)?
-                .ok_or_else(|| crate::Error::BadRequest("用户不存在".into()))?;
+                .ok_or(Refused::Notice(Notice::UnknownUser))?;
             u.disabled = f.op == "disable";
             state.store.put_user(&u)?;
             if u.disabled {
                 state.store.delete_sessions_of(&u.name)?;
             }
             Ok(if u.disabled {
-                "用户已停用"
+                Notice::UserDisabled
             } else {
-                "用户已启用"
+                Notice::UserEnabled
             })
         }
         "password" => {
             let mut u = state
                 .store
                 .user(&f.name)?
-                .ok_or_else(|| crate::Error::BadRequest("用户不存在".into()))?;
+                .ok_or(Refused::Notice(Notice::UnknownUser))?;
             let fresh = auth::new_user(&u.name, u.role, u.unit_id.as_deref(), &f.password, now)?;
             u.password_hash = fresh.password_hash;
             state.store.put_user(&u)?;
             state.store.delete_sessions_of(&u.name)?;
-            Ok("密码已重置")
+            Ok(Notice::PasswordReset)
         }
-        _ => Err(crate::Error::BadRequest("未知操作".into())),
+        _ => Err(Refused::Notice(Notice::UnknownOperation)),
     })();
     match result {
-        Ok(m) => {
+        Ok(n) => {
             tracing::info!(admin = %cur.user.name, op = %f.op, user = %f.name, "user administration");
-            back(m)
+            back(n)
         }
-        Err(crate::Error::BadRequest(m)) => back(&m),
-        Err(e) => ApiError::from(e).into_response(),
+        Err(Refused::Notice(n)) => back(n),
+        Err(Refused::Failed(e)) => ApiError::from(e).into_response(),
     }
 }
 
@@ -409,10 +407,10 @@ pub async fn admin_unit(
 ) -> Response {
     let (id, name) = (f.id.trim(), f.name.trim());
     if id.is_empty() || name.is_empty() {
-        return back("编号和名称不能为空");
+        return back(Notice::UnitFieldsEmpty);
     }
     match state.store.put_unit(id, name) {
-        Ok(()) => back("单位已保存"),
+        Ok(()) => back(Notice::UnitSaved),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -420,11 +418,7 @@ pub async fn admin_unit(
 // ---- own account ----------------------------------------------------------------------------
 
 pub async fn account(SignedIn(cur): SignedIn, Query(q): Query<AdminQuery>) -> Response {
-    let msg = q
-        .msg
-        .filter(|m| !m.is_empty())
-        .map(|m| format!(r#"<p class="notice" role="status">{}</p>"#, esc(&m)))
-        .unwrap_or_default();
+    let msg = Notice::html(q.msg.as_deref());
     let body = format!(
         r#"{msg}<section class="card login"><h1>修改密码</h1><p>{name} · {role}</p>
 <form method="post" action="/account/password">
@@ -460,15 +454,15 @@ pub async fn change_password(
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let to_account = |m: &str| Redirect::to(&format!("/account?msg={}", percent_encode(m)));
+    let to_account = |n: Notice| n.redirect("/account");
     if f.new != f.confirm {
-        return to_account("两次输入的新密码不一致").into_response();
+        return to_account(Notice::PasswordsDiffer).into_response();
     }
     let now = state.ctx.clock.now();
     // The same throttle as the login form: guessing the current password of a stolen session.
     let key = LoginLimiter::key(&cur.user.name, state.proxies.client(peer.ip(), &headers));
     if state.limiter.wait(&key, now).is_some() {
-        return to_account("尝试次数过多，请稍后再试").into_response();
+        return to_account(Notice::TooManyAttempts).into_response();
     }
     let (password, hash) = (f.current.clone(), cur.user.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
@@ -476,7 +470,7 @@ pub async fn change_password(
         .unwrap_or(false);
     if !ok {
         state.limiter.fail(&key, now);
-        return to_account("当前密码不正确").into_response();
+        return to_account(Notice::WrongCurrentPassword).into_response();
     }
     state.limiter.succeed(&key);
     // Hashing the new password is argon2 as well: off the async workers like the verification.
@@ -492,7 +486,7 @@ pub async fn change_password(
     .await;
     let fresh = match hashed {
         Ok(Ok(u)) => u,
-        Ok(Err(crate::Error::BadRequest(m))) => return to_account(&m).into_response(),
+        Ok(Err(crate::Error::Account(p))) => return to_account(p.into()).into_response(),
         Ok(Err(e)) => return ApiError::from(e).into_response(),
         Err(e) => {
             return ApiError::from(crate::Error::Store(format!("password hashing task: {e}")))
