@@ -4,7 +4,9 @@
 //! - Sessions: a random 256-bit token in an HttpOnly, SameSite=Strict cookie; sled stores only its
 //!   SHA-256. Login always mints a new token and ignores any presented one (no fixation).
 //! - CSRF: a per-session synchronizer token, sent back in a hidden form field or the
-//!   `X-CSRF-Token` header; the login form (no session yet) uses a double-submit cookie.
+//!   `X-CSRF-Token` header; the login form (no session yet) uses a double-submit cookie whose
+//!   value this server signed (HMAC-SHA256 with a per-process key), so a value an attacker
+//!   planted in the cookie is refused.
 //! - Throttling of failed logins: see [`crate::throttle`].
 
 use argon2::Argon2;
@@ -12,7 +14,9 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::store::{Role, Session, User};
 use crate::{AuthConfig, Error, SharedState};
@@ -94,13 +98,57 @@ pub fn token_hash(token: &str) -> String {
 
 /// Constant-time comparison, so a CSRF token cannot be guessed byte by byte from timing.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && !a.is_empty()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
+
+/// A secret of this process that signs the login form's tokens. It is made at start and never
+/// stored: a restart only turns forms that were open into "页面已过期".
+pub struct ServerKey([u8; 32]);
+
+impl ServerKey {
+    pub fn random() -> ServerKey {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        ServerKey(key)
+    }
+
+    fn mac(&self, nonce: &str, expires: i64) -> Hmac<Sha256> {
+        // A 32-byte key is always accepted; HMAC takes keys of any length.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(b"yq-login-csrf\0");
+        mac.update(nonce.as_bytes());
+        mac.update(b".");
+        mac.update(expires.to_string().as_bytes());
+        mac
+    }
+
+    /// A login form token, `nonce.expires.mac`: valid for [`LOGIN_TOKEN_TTL_SECS`] and only if
+    /// this server signed it.
+    pub fn login_token(&self, now: DateTime<Utc>) -> String {
+        let nonce = random_token();
+        let expires = now.timestamp() + LOGIN_TOKEN_TTL_SECS;
+        let mac = hex::encode(self.mac(&nonce, expires).finalize().into_bytes());
+        format!("{nonce}.{expires}.{mac}")
+    }
+
+    /// Whether this server signed `token` and it has not expired.
+    pub fn login_token_valid(&self, token: &str, now: DateTime<Utc>) -> bool {
+        let mut parts = token.split('.');
+        let (Some(nonce), Some(expires), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let (Ok(expires), Ok(mac)) = (expires.parse::<i64>(), hex::decode(mac)) else {
+            return false;
+        };
+        now.timestamp() < expires && self.mac(nonce, expires).verify_slice(&mac).is_ok()
+    }
+}
+
+/// How long a login form may stay open.
+pub const LOGIN_TOKEN_TTL_SECS: i64 = 1800;
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -194,6 +242,35 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn only_tokens_this_server_signed_are_valid() {
+        let key = ServerKey::random();
+        let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let token = key.login_token(now);
+        assert!(key.login_token_valid(&token, now));
+        assert!(key.login_token_valid(&token, now + Duration::seconds(1799)));
+        assert!(
+            !key.login_token_valid(&token, now + Duration::seconds(1800)),
+            "expired"
+        );
+        assert!(
+            !ServerKey::random().login_token_valid(&token, now),
+            "another key"
+        );
+        let parts: Vec<&str> = token.split('.').collect();
+        let later = (parts[1].parse::<i64>().unwrap() + 3600).to_string();
+        for forged in [
+            format!("{}.{later}.{}", parts[0], parts[2]),
+            format!("{}.{}.{}", random_token(), parts[1], parts[2]),
+            format!("{}.{}", parts[0], parts[1]),
+            format!("{token}.x"),
+            "planted".into(),
+            String::new(),
+        ] {
+            assert!(!key.login_token_valid(&forged, now), "{forged}");
+        }
     }
 
     #[test]

@@ -235,6 +235,8 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<feed::LiveMessage>,
     pub limiter: throttle::LoginLimiter,
     pub proxies: throttle::TrustedProxies,
+    /// Signs the login form's CSRF tokens.
+    pub login_key: auth::ServerKey,
     pub metrics: web::Metrics,
     /// Cancelled on shutdown; live streams end on it so graceful shutdown can finish.
     pub shutdown: common::Shutdown,
@@ -270,6 +272,7 @@ pub async fn run_with_listener(
     let state = Arc::new(AppState {
         limiter: throttle::LoginLimiter::new(&config.auth),
         proxies,
+        login_key: auth::ServerKey::random(),
         config,
         ctx,
         store,

@@ -1014,3 +1014,56 @@ fn form_urlencoded_msg(msg: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_login_token_is_refused() {
+    let clock = std::sync::Arc::new(common::clock::ManualClock::new(Utc::now()));
+    let h = Harness::start_with_users_at(private_config(), USERS, clock.clone()).await;
+    // No cookie jar: each post carries exactly the cookie and field given here.
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |cookie: String, field: String| {
+        let (raw, url) = (raw.clone(), h.url("/login"));
+        async move {
+            raw.post(url)
+                .header("cookie", format!("yq_login_csrf={cookie}"))
+                .form(&[
+                    ("username", "desk1"),
+                    ("password", PASSWORD),
+                    ("csrf", field.as_str()),
+                ])
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    };
+    // A value an attacker planted in the cookie and repeated in the form: refused.
+    let planted = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        post(planted.into(), planted.into()).await,
+        StatusCode::FORBIDDEN
+    );
+    // A token of this server with its expiry pushed back or its nonce swapped: refused.
+    let issued = login_csrf(&h, &client()).await;
+    let parts: Vec<&str> = issued.split('.').collect();
+    assert_eq!(parts.len(), 3, "{issued}");
+    let later = parts[1].parse::<i64>().expect("expiry") + 86_400;
+    for forged in [
+        format!("{}.{later}.{}", parts[0], parts[2]),
+        format!("{planted}.{}.{}", parts[1], parts[2]),
+    ] {
+        assert_eq!(post(forged.clone(), forged).await, StatusCode::FORBIDDEN);
+    }
+    // The token as issued works, while it is fresh.
+    assert_eq!(
+        post(issued.clone(), issued.clone()).await,
+        StatusCode::SEE_OTHER
+    );
+    let stale = login_csrf(&h, &client()).await;
+    clock.advance(chrono::Duration::minutes(31));
+    assert_eq!(post(stale.clone(), stale).await, StatusCode::FORBIDDEN);
+    h.stop().await;
+}

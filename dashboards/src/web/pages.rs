@@ -98,8 +98,9 @@ pub async fn report_print(
 // ---- login ----------------------------------------------------------------------------------
 
 fn login_page(state: &SharedState, error: Option<&str>, status: StatusCode) -> Response {
-    // Double-submit token: the login form has no session to hold a synchronizer token yet.
-    let token = auth::random_token();
+    // Double-submit token: the login form has no session to hold a synchronizer token yet, so
+    // the token is signed by the server instead (a planted cookie value is not).
+    let token = state.login_key.login_token(state.ctx.clock.now());
     let err = error
         .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e)))
         .unwrap_or_default();
@@ -111,7 +112,9 @@ fn login_page(state: &SharedState, error: Option<&str>, status: StatusCode) -> R
 <button type="submit">登录</button></form></section>"#
     );
     let mut res = (status, page("登录", None, &body)).into_response();
-    if let Ok(v) = auth::set_cookie(&state.config.auth, LOGIN_CSRF_COOKIE, &token, 1800).parse() {
+    let max_age = auth::LOGIN_TOKEN_TTL_SECS;
+    if let Ok(v) = auth::set_cookie(&state.config.auth, LOGIN_CSRF_COOKIE, &token, max_age).parse()
+    {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
@@ -155,14 +158,16 @@ pub async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let cookie_token = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if !auth::same_token(&cookie_token, &f.csrf) {
+    let now = state.ctx.clock.now();
+    if !auth::same_token(&cookie_token, &f.csrf)
+        || !state.login_key.login_token_valid(&cookie_token, now)
+    {
         return login_page(
             &state,
             Some("页面已过期，请重新登录"),
             StatusCode::FORBIDDEN,
         );
     }
-    let now = state.ctx.clock.now();
     let name = f.username.trim().to_string();
     let client = state.proxies.client(peer.ip(), &headers);
     // Per account and client: a stranger's failures slow the stranger, not the account's owner.
