@@ -150,7 +150,19 @@ impl ServerKey {
 /// How long a login form may stay open.
 pub const LOGIN_TOKEN_TTL_SECS: i64 = 1800;
 
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The name a cookie goes by: over HTTPS with the `__Host-` prefix, which browsers only accept
+/// from a secure origin, for the whole host and no sub-domain, so a sibling site cannot plant it.
+pub fn cookie_name(cfg: &AuthConfig, base: &str) -> String {
+    if cfg.https {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// The value of cookie `base` (named as [`cookie_name`] says) in a request.
+pub fn cookie(cfg: &AuthConfig, headers: &HeaderMap, base: &str) -> Option<String> {
+    let name = cookie_name(cfg, base);
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -161,10 +173,12 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-pub fn set_cookie(cfg: &AuthConfig, name: &str, value: &str, max_age_secs: i64) -> String {
+/// A `Set-Cookie` value for cookie `base`: `Secure` (and `__Host-`) when served over HTTPS.
+pub fn set_cookie(cfg: &AuthConfig, base: &str, value: &str, max_age_secs: i64) -> String {
     format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
-        if cfg.secure_cookies { "; Secure" } else { "" }
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        cookie_name(cfg, base),
+        if cfg.https { "; Secure" } else { "" }
     )
 }
 
@@ -191,7 +205,7 @@ impl Current {
 
 /// Resolve the session cookie to a live session of an enabled user.
 pub fn current(state: &SharedState, headers: &HeaderMap) -> Result<Option<Current>, Error> {
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+    let Some(token) = cookie(&state.config.auth, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let th = token_hash(&token);

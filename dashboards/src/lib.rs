@@ -120,8 +120,15 @@ pub struct AuthConfig {
     /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For`
     /// names the client. Empty: the peer address is the client and the header is ignored.
     pub trusted_proxies: Vec<String>,
-    /// Mark cookies `Secure` (set true behind HTTPS).
-    pub secure_cookies: bool,
+    /// The dashboards are reached over HTTPS (a TLS-terminating reverse proxy in front, or TLS
+    /// on the listener): cookies are `Secure` and `__Host-` prefixed, and every response carries
+    /// `Strict-Transport-Security`. Leave false on plain HTTP, where browsers would drop
+    /// `Secure` cookies and no one could log in. (`secure_cookies`, its former name, is read
+    /// too.)
+    #[serde(alias = "secure_cookies")]
+    pub https: bool,
+    /// `max-age` of `Strict-Transport-Security` when `https` is on (a year by default).
+    pub hsts_max_age_seconds: u64,
 }
 
 impl Default for AuthConfig {
@@ -136,7 +143,8 @@ impl Default for AuthConfig {
             login_max_delay_minutes: 15,
             login_tracked_keys: 100_000,
             trusted_proxies: Vec::new(),
-            secure_cookies: false,
+            https: false,
+            hsts_max_age_seconds: 31_536_000,
         }
     }
 }

@@ -1067,3 +1067,106 @@ async fn a_planted_login_token_is_refused() {
     assert_eq!(post(stale.clone(), stale).await, StatusCode::FORBIDDEN);
     h.stop().await;
 }
+
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(String::from))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_cookies_are_secure_and_hsts_is_sent() {
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // Off (plain HTTP): no HSTS, no Secure, plain names.
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    for path in ["/healthz", "/login"] {
+        let res = h.get(&raw, path).await;
+        assert!(
+            res.headers().get("strict-transport-security").is_none(),
+            "{path}"
+        );
+    }
+    let form = h.get(&raw, "/login").await;
+    let cookies = set_cookies(&form);
+    assert!(
+        cookies.len() == 1
+            && cookies[0].starts_with("yq_login_csrf=")
+            && !cookies[0].contains("Secure"),
+        "{cookies:?}"
+    );
+    h.stop().await;
+
+    // On (behind a TLS proxy): HSTS on every response, Secure __Host- cookies, and logging in
+    // works with them.
+    let mut config = private_config();
+    config.auth.https = true;
+    let h = Harness::start_with_users(config, USERS).await;
+    for path in ["/healthz", "/login", "/api/me", "/assets/app.css"] {
+        let res = h.get(&raw, path).await;
+        assert_eq!(
+            res.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+    let form = h.get(&raw, "/login").await;
+    let cookie = set_cookies(&form).pop().expect("login cookie");
+    assert!(cookie.starts_with("__Host-yq_login_csrf="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    let csrf = form_csrf(&form.text().await.expect("body"));
+    let res = raw
+        .post(h.url("/login"))
+        .header("cookie", format!("__Host-yq_login_csrf={csrf}"))
+        .form(&[
+            ("username", "desk1"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-yq_session=") && !c.contains("Max-Age=0"))
+        .expect("session cookie");
+    assert!(session.ends_with("; Secure"), "{session}");
+    let me: serde_json::Value = raw
+        .get(h.url("/api/me"))
+        .header("cookie", session.split(';').next().unwrap_or_default())
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["user"], "desk1");
+    // An unprefixed cookie (what a sibling sub-domain could set) is not a session.
+    let token = session.split(';').next().unwrap_or_default();
+    let plain = token.trim_start_matches("__Host-");
+    let me: serde_json::Value = raw
+        .get(h.url("/api/me"))
+        .header("cookie", plain)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["user"], serde_json::Value::Null);
+    h.stop().await;
+
+    // Configurations written with the former name keep working.
+    let old: dashboards::AuthConfig =
+        serde_json::from_value(serde_json::json!({ "secure_cookies": true })).expect("config");
+    assert!(old.https);
+}

@@ -137,6 +137,15 @@ async fn security_headers(State(state): State<SharedState>, req: Request, next: 
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if state.config.auth.https {
+        // Browsers take HSTS only from HTTPS responses, so it is harmless on the plain hop
+        // between a TLS proxy and this server. No includeSubDomains: other sites of the domain
+        // are not ours to decide.
+        let hsts = format!("max-age={}", state.config.auth.hsts_max_age_seconds);
+        if let Ok(v) = HeaderValue::from_str(&hsts) {
+            h.insert(header::STRICT_TRANSPORT_SECURITY, v);
+        }
+    }
     res
 }
 

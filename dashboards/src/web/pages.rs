@@ -157,7 +157,8 @@ pub async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let cookie_token = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let cookie_token =
+        auth::cookie(&state.config.auth, &headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     let now = state.ctx.clock.now();
     if !auth::same_token(&cookie_token, &f.csrf)
         || !state.login_key.login_token_valid(&cookie_token, now)
@@ -198,7 +199,7 @@ pub async fn login(
     };
     state.limiter.succeed(&key);
     // Session fixation: whatever session cookie came in is destroyed, and a new token is minted.
-    if let Some(old) = auth::cookie(&headers, SESSION_COOKIE) {
+    if let Some(old) = auth::cookie(&state.config.auth, &headers, SESSION_COOKIE) {
         let _ = state.store.delete_session(&auth::token_hash(&old));
     }
     let token = match auth::start_session(&state, &user.name) {
