@@ -47,12 +47,13 @@ pub async fn list(
             let filtered = q.priority.is_some()
                 || q.district.is_some()
                 || q.source.is_some()
-                || q.sentiment.is_some()
-                || matches!(reader, Reader::Public);
+                || q.sentiment.is_some();
             // With a filter, look further back so a rare category still fills the page
-            // (bounded).
+            // (bounded); anonymous readers skip the rare internal items (manual intake).
             let scan = if filtered {
                 limit.saturating_mul(20)
+            } else if matches!(reader, Reader::Public) {
+                limit.saturating_mul(2)
             } else {
                 limit
             };
