@@ -301,6 +301,10 @@ pub async fn run_with_listener(
         feeds.push(tokio::spawn(schedule::run(state.clone(), shutdown.clone())));
     }
     feeds.push(tokio::spawn(prune(state.clone(), shutdown.clone())));
+    feeds.push(tokio::spawn(web::api::ops::sample_lag(
+        state.clone(),
+        shutdown.clone(),
+    )));
     tracing::info!(%addr, "dashboards listening");
     let app = web::router(state.clone());
     let serve = axum::serve(

@@ -163,7 +163,15 @@ async fn metrics_are_prometheus_text() {
     h.item(doc("d1", "ev-1", "标题", "云岩区", Utc::now()))
         .await;
     h.wait_json(&http, "/api/stats", |v| v["items"] == 1).await;
-    let text = h.get_text(&http, "/metrics").await;
+    // Lag rows appear once the background sampler has run.
+    let mut text = h.get_text(&http, "/metrics").await;
+    for _ in 0..100 {
+        if text.contains("yuqing_consumer_lag{") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        text = h.get_text(&http, "/metrics").await;
+    }
     assert!(
         text.contains("# TYPE yuqing_dashboards_items gauge"),
         "{text}"
@@ -347,9 +355,14 @@ async fn ops_shows_source_health_and_bus_lag() {
     )
     .await;
     let (admin, _) = support::session(&h, "admin1").await;
+    // Lag comes from the background sampler: wait for a sample that has seen the message.
     let ops = h
         .wait_json(&admin, "/api/ops", |v| {
             v["sources"][0]["source_id"] == "gyrb"
+                && v["lag"].as_array().is_some_and(|rows| {
+                    rows.iter()
+                        .any(|r| r["stage"] == "dashboards" && r["lag"] == 0)
+                })
         })
         .await;
     assert_eq!(ops["sources"][0]["ok"], false);

@@ -210,6 +210,8 @@ pub struct Metrics {
     pub messages: Mutex<BTreeMap<&'static str, u64>>,
     /// The district grid, shared by all viewers for a few seconds (see `api::districts::grid`).
     pub districts_cache: Mutex<Option<(std::time::Instant, Vec<api::districts::DistrictCell>)>>,
+    /// Consumer lag, sampled in the background (`api::ops::sample_lag`).
+    pub lag: Mutex<Option<api::ops::LagSample>>,
 }
 
 impl Metrics {

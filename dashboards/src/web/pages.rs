@@ -348,7 +348,35 @@ pub async fn admin_user(
     Form(f): Form<AdminUserForm>,
 ) -> Response {
     let now = state.ctx.clock.now();
-    let result: Result<Notice, Refused> = (|| match f.op.as_str() {
+    let (admin, op, name) = (cur.user.name.clone(), f.op.clone(), f.name.clone());
+    // argon2 hashing and store writes: on the blocking pool, not on an async worker.
+    let result = tokio::task::spawn_blocking({
+        let (state, admin) = (state.clone(), admin.clone());
+        move || administer_user(&state, &admin, &f, now)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(Refused::Failed(crate::Error::Store(format!(
+            "user administration task failed: {e}"
+        ))))
+    });
+    match result {
+        Ok(n) => {
+            tracing::info!(%admin, %op, user = %name, "user administration");
+            back(n)
+        }
+        Err(Refused::Notice(n)) => back(n),
+        Err(Refused::Failed(e)) => ApiError::from(e).into_response(),
+    }
+}
+
+fn administer_user(
+    state: &SharedState,
+    admin: &str,
+    f: &AdminUserForm,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Notice, Refused> {
+    match f.op.as_str() {
         "create" => {
             if state.store.user(f.name.trim())?.is_some() {
                 return Err(Refused::Notice(Notice::UserExists));
@@ -360,7 +388,7 @@ pub async fn admin_user(
             Ok(Notice::UserCreated)
         }
         "disable" | "enable" => {
-            if f.name == cur.user.name {
+            if f.name == admin {
                 return Err(Refused::Notice(Notice::CannotDisableSelf));
             }
             let mut u = state
@@ -390,14 +418,6 @@ pub async fn admin_user(
             Ok(Notice::PasswordReset)
         }
         _ => Err(Refused::Notice(Notice::UnknownOperation)),
-    })();
-    match result {
-        Ok(n) => {
-            tracing::info!(admin = %cur.user.name, op = %f.op, user = %f.name, "user administration");
-            back(n)
-        }
-        Err(Refused::Notice(n)) => back(n),
-        Err(Refused::Failed(e)) => ApiError::from(e).into_response(),
     }
 }
 

@@ -54,13 +54,50 @@ const LAG_WATCH: &[(&str, &str, &str)] = &[
     ),
 ];
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub struct LagRow {
     stage: &'static str,
     group: &'static str,
     topic: &'static str,
     lag: Option<u64>,
     error: Option<String>,
+}
+
+/// How often the one background sampler asks the bus for consumer lag. Requests read the last
+/// sample: on Kafka each question opens a consumer and asks the broker, which no page view or
+/// Prometheus scrape should cause (and an open `/metrics` must not let anyone cause at will).
+pub const LAG_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The last lag sample and when it was taken.
+#[derive(Clone, Serialize)]
+pub struct LagSample {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub rows: Vec<LagRow>,
+}
+
+/// Sample lag every [`LAG_SAMPLE_EVERY`] until `shutdown` (the first sample at once).
+pub async fn sample_lag(state: SharedState, shutdown: common::Shutdown) {
+    loop {
+        let rows = lag_rows(&state).await;
+        let sample = LagSample {
+            at: state.ctx.clock.now(),
+            rows,
+        };
+        *state.metrics.lag.lock().unwrap_or_else(|p| p.into_inner()) = Some(sample);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(LAG_SAMPLE_EVERY) => {}
+        }
+    }
+}
+
+fn latest_lag(state: &SharedState) -> Option<LagSample> {
+    state
+        .metrics
+        .lag
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 async fn lag_rows(state: &SharedState) -> Vec<LagRow> {
@@ -105,9 +142,11 @@ pub async fn ops(
             .then_with(|| a.health.source_id.cmp(&b.health.source_id))
     });
     let (items, events, cases) = state.store.counts();
+    let lag = latest_lag(&state);
     Ok(Json(serde_json::json!({
         "sources": sources,
-        "lag": lag_rows(&state).await,
+        "lag": lag.as_ref().map(|l| l.rows.clone()).unwrap_or_default(),
+        "lag_sampled_at": lag.map(|l| l.at),
         "counts": { "items": items, "events": events, "cases": cases },
         "sse_viewers": state.metrics.sse_viewers.load(Ordering::Relaxed),
     })))
@@ -160,7 +199,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         out,
         "# HELP yuqing_consumer_lag Messages not yet acknowledged by a consumer group.\n# TYPE yuqing_consumer_lag gauge"
     );
-    for row in lag_rows(&state).await {
+    for row in latest_lag(&state).map(|l| l.rows).unwrap_or_default() {
         if let Some(lag) = row.lag {
             let _ = writeln!(
                 out,
