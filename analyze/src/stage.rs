@@ -276,21 +276,26 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
             // Durable before visible: a publish never runs ahead of the stored state.
             db.flush().await.map_err(retryable)?;
             let msg = Envelope::new(format!("analyzed:{}", analyzed.doc_id), now, &analyzed);
-            publish(
+            let doc = publish(
                 bus.as_ref(),
                 topics::ANALYZED_DOCUMENTS,
                 &analyzed.event_id,
                 &msg,
-            )
-            .await
-            .map_err(retryable)?;
-            if let Some(event) = event {
-                let u = &event.update;
-                let msg = Envelope::new(format!("event:{}:{}", u.event_id, u.revision), now, u);
-                publish(bus.as_ref(), topics::EVENT_UPDATES, &u.event_id, &msg)
-                    .await
-                    .map_err(retryable)?;
-            }
+            );
+            // The two topics carry no order between them, so the publishes overlap: one
+            // round trip on Kafka, one group commit on the embedded bus.
+            let update = async {
+                match &event {
+                    Some(event) => {
+                        let u = &event.update;
+                        let msg =
+                            Envelope::new(format!("event:{}:{}", u.event_id, u.revision), now, u);
+                        publish(bus.as_ref(), topics::EVENT_UPDATES, &u.event_id, &msg).await
+                    }
+                    None => Ok(()),
+                }
+            };
+            tokio::try_join!(doc, update).map_err(retryable)?;
             Ok(())
         }
     };

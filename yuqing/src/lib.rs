@@ -2,6 +2,7 @@
 //! The `yuqing` command's library half: configuration, pipeline assembly and the demo feed site,
 //! shared by the binary and the cross-stage tests.
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod pipeline;

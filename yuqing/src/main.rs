@@ -87,9 +87,16 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Benchmarks: ingest | analyze | dashboards.
+    /// Benchmarks: ingest | analyze | pipeline.
     Bench {
         target: String,
+        /// `pipeline`: the bus to measure (embedded or kafka; Kafka from the config, e.g.
+        /// `YUQING__BUS__KAFKA__BOOTSTRAP`).
+        #[arg(long, default_value = "embedded")]
+        bus: String,
+        /// `pipeline`: how many raw documents to feed.
+        #[arg(long, default_value_t = 20_000)]
+        docs: usize,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -219,13 +226,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .transpose()?;
             eval(&task, &file, fold, &load(&config)?)
         }
-        Command::Bench { target, config } => {
+        Command::Bench {
+            target,
+            bus,
+            docs,
+            config,
+        } => {
             let config = load(&config)?;
             let mut out = stdout.lock();
             match target.as_str() {
                 "ingest" => ingest::tools::bench(&mut out).await?,
                 "analyze" => analyze::tools::bench(&config.analyze, &mut out)?,
-                other => bail!("unknown benchmark {other:?} (ingest | analyze)"),
+                "pipeline" => {
+                    let bus = match bus.as_str() {
+                        "embedded" => common::config::BusKind::Embedded,
+                        "kafka" => common::config::BusKind::Kafka,
+                        other => bail!("unknown bus {other:?} (embedded | kafka)"),
+                    };
+                    yuqing::bench::pipeline(config, bus, docs, &mut out).await?
+                }
+                other => bail!("unknown benchmark {other:?} (ingest | analyze | pipeline)"),
             }
             Ok(())
         }
