@@ -546,6 +546,35 @@ pub struct UnitRef {
     pub name: String,
 }
 
+/// respond → dashboards: the whole unit registry (respond owns it, in its config), so that
+/// every unit a person can pick is one respond accepts, shown by its name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnitRegistry {
+    /// In registry order (desks, city departments, districts and counties).
+    pub units: Vec<RegistryUnit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryUnit {
+    pub id: String,
+    pub name: String,
+    /// `desk`, `city_department`, `county`, or a kind a newer respond added.
+    #[serde(default)]
+    pub kind: String,
+    /// Other spellings respond accepts for the unit.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl RegistryUnit {
+    pub fn to_ref(&self) -> UnitRef {
+        UnitRef {
+            id: self.id.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
 /// The seed's (七.3) kinds of disposition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

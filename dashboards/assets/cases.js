@@ -60,7 +60,7 @@ const YQCases = (() => {
       el('dl', { class: 'facts' }, [
         el('dt', { text: '案件编号' }), el('dd', { text: c.case_id }),
         el('dt', { text: '状态' }), el('dd', { class: 'state ' + c.state, text: label('state', c.state) }),
-        el('dt', { text: '责任单位' }), el('dd', { text: `${c.owner.name}（${c.owner.id}）` }),
+        el('dt', { text: '责任单位' }), el('dd', { text: c.owner.name }),
         el('dt', { text: '分派依据' }), el('dd', { text: c.owner_reason }),
         el('dt', { text: '时限档次' }), el('dd', { text: label('tier', c.tier) }),
         el('dt', { text: '级别' }), el('dd', { text: (c.severity ? label('severity', c.severity) : '未定') + (c.severity_confirmed ? '（已确认）' : '（待研判）') }),
@@ -99,7 +99,7 @@ const YQCases = (() => {
     if (isUnit) parts.push(unitActions());
     if (isDesk) {
       const units = await YQ.getJSON('/api/units').catch(() => []);
-      const unitSel = el('select', { name: 'owner_unit_id' }, units.map((u) => el('option', { value: u.id, text: `${u.name}（${u.id}）` })));
+      const unitSel = el('select', { name: 'owner_unit_id' }, units.map((u) => el('option', { value: u.id, text: u.name })));
       unitSel.value = c.owner.id;
       const sevSel = select('severity', 'severity');
       if (c.severity) sevSel.value = c.severity;

@@ -305,7 +305,7 @@
 
     // Dialogs.
     const units = isDesk ? await getJSON('/api/units').catch(() => []) : [];
-    const unitOpts = (sel, empty) => sel.replaceChildren(el('option', { value: '', text: empty }), ...units.map((u) => el('option', { value: u.id, text: `${u.name}（${u.id}）` })));
+    const unitOpts = (sel, empty) => sel.replaceChildren(el('option', { value: '', text: empty }), ...units.map((u) => el('option', { value: u.id, text: u.name })));
     unitOpts($('intake-unit'), '请选择');
     unitOpts($('case-unit'), '按规则自动分派');
     $('intake-district').replaceChildren(el('option', { value: '', text: '全市/不确定' }), ...me.districts.map((d) => el('option', { value: d, text: d })));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::bus::{HandlerError, consume};
 use common::topics;
-use common::wire::{AnalyzedDocument, CaseEvent, EventUpdate, SourceHealth};
+use common::wire::{AnalyzedDocument, CaseEvent, EventUpdate, SourceHealth, UnitRegistry};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -107,6 +107,7 @@ pub async fn spawn(
             topics::CASE_COMMANDS,
             topics::RAW_DOCUMENTS,
             topics::NOTIFICATIONS,
+            topics::UNIT_REGISTRY,
         ])
         .await
     {
@@ -117,6 +118,7 @@ pub async fn spawn(
         supervise(&state, &shutdown, topics::EVENT_UPDATES, on_event),
         supervise(&state, &shutdown, topics::CASE_EVENTS, on_case_event),
         supervise(&state, &shutdown, topics::SOURCE_HEALTH, on_source_health),
+        supervise(&state, &shutdown, topics::UNIT_REGISTRY, on_unit_registry),
     ])
 }
 
@@ -225,6 +227,20 @@ async fn on_source_health(
     s.metrics.count_message("source_health");
     if applied != Applied::Unchanged {
         let _ = s.live.send(LiveMessage::new("source", &h.source_id, &h)?);
+    }
+    Ok(())
+}
+
+/// Respond's unit registry: every unit list on the screens offers exactly these units.
+async fn on_unit_registry(
+    s: SharedState,
+    env: common::Envelope<UnitRegistry>,
+) -> Result<(), HandlerError> {
+    let applied = s.store.apply_registry(&env.payload).map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("unit_registry");
+    if applied != Applied::Unchanged {
+        tracing::info!(units = env.payload.units.len(), "unit registry received");
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use common::wire::{
     AnalyzedDocument, Case, CaseEvent, EventUpdate, Jurisdiction, SourceHealth, UnitRef,
+    UnitRegistry,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -143,7 +144,12 @@ pub struct Store {
     sources: sled::Tree,
     users: sled::Tree,
     sessions: sled::Tree,
+    /// Units seen as case owners (id → name as the case event named it).
     units: sled::Tree,
+    /// `current` → the unit registry respond last published.
+    registry: sled::Tree,
+    /// Display names the admin gave units (id → name); they win over every other name.
+    unit_names: sled::Tree,
     item_count: AtomicU64,
     event_count: AtomicU64,
     case_count: AtomicU64,
@@ -201,6 +207,8 @@ impl Store {
             users: db.open_tree("users")?,
             sessions: db.open_tree("sessions")?,
             units: db.open_tree("units")?,
+            registry: db.open_tree("registry")?,
+            unit_names: db.open_tree("unit_names")?,
             item_count: AtomicU64::new(0),
             event_count: AtomicU64::new(0),
             case_count: AtomicU64::new(0),
@@ -580,8 +588,8 @@ impl Store {
 
     // ---- units ------------------------------------------------------------------------------
 
-    /// Units seen as case owners are remembered so the admin can attach users to them; the
-    /// respond stage's registry is authoritative for their names.
+    /// Units seen as case owners are remembered, so a case's unit stays listed even when the
+    /// registry no longer has it.
     fn remember_unit(&self, unit: &UnitRef) -> Result<(), Error> {
         if self.units.get(unit.id.as_bytes())?.as_deref() != Some(unit.name.as_bytes()) {
             self.units
@@ -590,22 +598,64 @@ impl Store {
         Ok(())
     }
 
+    /// Keep the registry respond published (the whole list replaces the previous one).
+    pub fn apply_registry(&self, registry: &UnitRegistry) -> Result<Applied, Error> {
+        let new = enc(registry)?;
+        match self.registry.insert(b"current", new.as_slice())? {
+            Some(old) if old.as_ref() == new.as_slice() => Ok(Applied::Unchanged),
+            Some(_) => Ok(Applied::Updated),
+            None => Ok(Applied::New),
+        }
+    }
+
+    pub fn registry(&self) -> Result<Option<UnitRegistry>, Error> {
+        self.registry.get(b"current")?.map(|b| dec(&b)).transpose()
+    }
+
+    /// The admin's display name for a unit; it survives registry updates and case events.
     pub fn put_unit(&self, id: &str, name: &str) -> Result<(), Error> {
-        self.units.insert(id.as_bytes(), name.as_bytes())?;
+        self.unit_names.insert(id.as_bytes(), name.as_bytes())?;
         Ok(())
     }
 
+    /// Every unit a person can pick or see, each with a name: the whole registry in its order,
+    /// then case owners the registry does not have, with the admin's names over both. Before
+    /// any registry arrived (the dashboards ran without respond), the units the admin named.
+    /// A unit known only by its id is never offered (its "name" would be the raw id).
     pub fn units(&self) -> Result<Vec<UnitRef>, Error> {
-        self.units
-            .iter()
-            .map(|r| {
-                let (k, v) = r?;
-                Ok(UnitRef {
-                    id: String::from_utf8_lossy(&k).into_owned(),
-                    name: String::from_utf8_lossy(&v).into_owned(),
-                })
-            })
-            .collect()
+        let registry = self.registry()?;
+        let mut out: Vec<UnitRef> = registry
+            .as_ref()
+            .map(|r| r.units.iter().map(|u| u.to_ref()).collect())
+            .unwrap_or_default();
+        for r in self.units.iter() {
+            let (k, v) = r?;
+            let unit = UnitRef {
+                id: String::from_utf8_lossy(&k).into_owned(),
+                name: String::from_utf8_lossy(&v).into_owned(),
+            };
+            if unit.name != unit.id && !out.iter().any(|u| u.id == unit.id) {
+                out.push(unit);
+            }
+        }
+        for r in self.unit_names.iter() {
+            let (k, v) = r?;
+            let (id, name) = (
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            );
+            match out.iter_mut().find(|u| u.id == id) {
+                Some(u) => u.name = name,
+                None if registry.is_none() => out.push(UnitRef { id, name }),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the registry has been received (then only its units and case owners count).
+    pub fn has_registry(&self) -> Result<bool, Error> {
+        Ok(self.registry.contains_key(b"current")?)
     }
 
     // ---- users and sessions -----------------------------------------------------------------

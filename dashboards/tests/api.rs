@@ -3,7 +3,8 @@
 mod support;
 
 use chrono::Utc;
-use common::wire::CaseState;
+use common::topics;
+use common::wire::{CaseState, RegistryUnit, UnitRegistry};
 use support::{Harness, case, doc, event, public_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,6 +401,145 @@ fn create_user_checks_its_input() {
     let err = dashboards::tools::create_user(&cfg, dir.path(), "x", "desk", None, "short")
         .expect_err("short password");
     assert!(err.to_string().contains("at least 10"), "{err}");
+}
+
+fn registry_unit(id: &str, name: &str, kind: &str) -> RegistryUnit {
+    RegistryUnit {
+        id: id.into(),
+        name: name.into(),
+        kind: kind.into(),
+        aliases: Vec::new(),
+    }
+}
+
+/// The unit ids and names `/api/units` lists, in its order.
+fn unit_list(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| {
+            (
+                u["id"].as_str().unwrap_or_default().to_string(),
+                u["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unit_lists_are_the_whole_registry_by_name_and_a_rename_sticks() {
+    // "educaton" is how an account made before the registry check looks: a raw, mistyped id.
+    let h = Harness::start_with_users(
+        public_config(),
+        &[
+            ("admin1", "admin", None),
+            ("typo", "unit", Some("educaton")),
+        ],
+    )
+    .await;
+    let (admin, csrf) = support::session(&h, "admin1").await;
+    let t0 = Utc::now();
+    let registry = UnitRegistry {
+        units: vec![
+            registry_unit("nanming", "南明区人民政府", "county"),
+            registry_unit("education", "市教育局", "city_department"),
+            registry_unit("public_security", "市公安局", "city_department"),
+        ],
+    };
+    h.send(topics::UNIT_REGISTRY, "registry", registry.clone())
+        .await;
+    // A case of a unit the registry no longer has keeps its unit listed, by its name.
+    h.case_event(case("c-old", "old_unit", 1, CaseState::Assigned, t0))
+        .await;
+    let units = h
+        .wait_json(&admin, "/api/units", |v| unit_list(v).len() == 4)
+        .await;
+    assert_eq!(
+        unit_list(&units),
+        [
+            ("nanming", "南明区人民政府"),
+            ("education", "市教育局"),
+            ("public_security", "市公安局"),
+            ("old_unit", "old_unit名称"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let page = h.get_text(&admin, "/admin").await;
+    assert!(page.contains(">市公安局</option>"), "{page}");
+    assert!(
+        !page.contains(r#"value="educaton""#),
+        "a raw id is never offered: {page}"
+    );
+    assert!(page.contains("educaton（不在单位名录中）"), "{page}");
+
+    // Renaming survives the registry being republished and a case event naming the unit.
+    let res = admin
+        .post(h.url("/admin/units"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "education"),
+            ("name", "市教育局（市语委）"),
+        ])
+        .send()
+        .await
+        .expect("rename");
+    assert_eq!(res.status(), 303);
+    h.send(topics::UNIT_REGISTRY, "registry", registry.clone())
+        .await;
+    h.case_event(case("c-edu", "education", 1, CaseState::Assigned, t0))
+        .await;
+    h.wait_json(&admin, "/api/cases", |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    let units = h.get_json(&admin, "/api/units").await;
+    assert!(
+        unit_list(&units).contains(&("education".into(), "市教育局（市语委）".into())),
+        "{units}"
+    );
+    // A unit the registry does not have cannot be made up in /admin.
+    admin
+        .post(h.url("/admin/units"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "made_up"),
+            ("name", "某单位"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    let units = h.get_json(&admin, "/api/units").await;
+    assert!(
+        !unit_list(&units).iter().any(|(id, _)| id == "made_up"),
+        "{units}"
+    );
+    h.stop().await;
+}
+
+#[test]
+fn the_cli_path_refuses_a_data_directory_without_a_store_unless_asked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = public_config();
+    let fresh = dir.path().join("yuqing-data");
+    let account = |create| dashboards::tools::NewAccount {
+        name: "admin1",
+        role: "admin",
+        unit: None,
+        password: "long password 1",
+        create,
+    };
+    let err = dashboards::tools::add_user(&cfg, &fresh, &account(false), None)
+        .expect_err("no store there yet");
+    assert!(err.to_string().contains("--create"), "{err}");
+    assert!(!fresh.exists(), "nothing was created");
+    let written = dashboards::tools::add_user(&cfg, &fresh, &account(true), None).expect("create");
+    assert!(
+        written.is_absolute() && written.starts_with(&fresh),
+        "{}",
+        written.display()
+    );
+    // Now the store exists: a second account needs no flag.
+    dashboards::tools::add_user(&cfg, &fresh, &account(false), None).expect("existing store");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

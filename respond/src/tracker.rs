@@ -761,6 +761,7 @@ pub async fn run_on(
             topics::CASE_COMMANDS,
             topics::CASE_EVENTS,
             topics::NOTIFICATIONS,
+            topics::UNIT_REGISTRY,
         ])
         .await?;
     if tracker.store.is_empty() && tracker.config.rebuild_from_case_events {
@@ -812,6 +813,12 @@ pub async fn run_on(
         shutdown.clone(),
     ));
     tasks.spawn(outbox_loop(tracker.clone(), sender, shutdown.clone()));
+    tasks.spawn(crate::registry::publish_loop(
+        tracker.config.clone(),
+        ctx.bus.clone(),
+        ctx.clock.clone(),
+        shutdown.clone(),
+    ));
 
     // The first task to end (cleanly on shutdown, or with an error) ends the stage.
     let mut result = Ok(());

@@ -521,3 +521,37 @@ async fn a_failing_channel_is_paused_not_hammered() {
     }
     stage.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_unit_registry_is_published_at_start_and_again_daily() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let clock = TokioClock::starting_at(t0());
+    let stage = start(dir.path(), &bus, clock.clone());
+    stage
+        .until("the registry", |s| {
+            !s.bus.messages(topics::UNIT_REGISTRY).is_empty()
+        })
+        .await;
+    let first: Envelope<common::wire::UnitRegistry> =
+        Envelope::decode(&bus.messages(topics::UNIT_REGISTRY)[0]).unwrap();
+    let config = Config::from_default_toml().unwrap();
+    assert_eq!(first.payload.units.len(), config.units.len());
+    assert!(
+        first
+            .payload
+            .units
+            .iter()
+            .all(|u| !u.name.is_empty() && u.name != u.id)
+    );
+    advance_to(&clock, t0() + Duration::hours(24) + Duration::seconds(1)).await;
+    stage
+        .until("the daily republish", |s| {
+            s.bus.messages(topics::UNIT_REGISTRY).len() >= 2
+        })
+        .await;
+    let again: Envelope<common::wire::UnitRegistry> =
+        Envelope::decode(&bus.messages(topics::UNIT_REGISTRY)[1]).unwrap();
+    assert_eq!(again.message_id, first.message_id, "same content, same id");
+    stage.stop().await;
+}
