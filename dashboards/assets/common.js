@@ -21,7 +21,6 @@ const YQ = (() => {
       new: '新建', assigned: '已交办', acknowledged: '已接收', responding: '回应中',
       responded: '已回应', closed: '已办结', disputed: '有异议', reassigned: '已改派', reopened: '重新打开',
     },
-    tier: { major_emergency: '重大突发（5小时/24小时）', standard: '一般（48小时）' },
     deadline: {
       authoritative_info: '发布权威信息', press_conference: '举行新闻发布会',
       response: '予以回应', continued_release: '持续发布',

@@ -194,12 +194,12 @@ async fn on_case_event(
     s: SharedState,
     env: common::Envelope<CaseEvent>,
 ) -> Result<(), HandlerError> {
-    let judged = env.payload.kind == "priorities_set";
     let (applied, case) = s.store.apply_case_event(env.payload).map_err(retryable)?;
     durable(&s).await?;
     s.metrics.count_message("case_events");
-    if applied != Applied::Unchanged && judged {
-        // The events' categories changed with the case's 研判: show them.
+    if applied != Applied::Unchanged {
+        // An event shows its case: the case's severity, its 研判 of the categories, that it
+        // has one at all. Cases change a few times a day, so every change is re-announced.
         for event_id in &case.case.event_ids {
             if let Some(ev) = s.store.event(event_id).map_err(retryable)? {
                 let view = views::event_view(&s.store, &ev).map_err(retryable)?;

@@ -635,3 +635,86 @@ async fn every_period_exports_the_numbers_of_its_json_report() {
     );
     h.stop().await;
 }
+
+/// An event the response tracker opens a case for on its own (hot, in the city), with the
+/// analyzer's proposal 一般.
+fn hot_event(id: &str, title: &str, at: chrono::DateTime<Utc>) -> common::wire::EventUpdate {
+    let mut e = event(id, title, 90.0, 1, at);
+    e.severity.level = Some(common::wire::Severity::General);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_severity_reads_the_same_on_the_event_the_case_and_the_report() {
+    let h = Harness::start_with_users_at(
+        public_config(),
+        &[("desk1", "desk", None)],
+        support::noon_clock(),
+    )
+    .await;
+    let respond = h.start_respond();
+    let (desk, csrf) = support::session(&h, "desk1").await;
+    let t0 = h.now() - chrono::Duration::minutes(30);
+    h.event(hot_event("ev-sev", "南明区某小区燃气爆炸", t0))
+        .await;
+    // A quieter event opens no case: it keeps the analyzer's proposal, marked as one.
+    let mut quiet = event("ev-quiet", "云岩区路灯不亮", 5.0, 1, t0);
+    quiet.severity.level = Some(common::wire::Severity::General);
+    h.event(quiet).await;
+
+    let cases = h
+        .wait_json(&desk, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("case id").to_string();
+    assert_eq!(cases[0]["severity_label"], "一般（拟）");
+    let res = desk
+        .post(h.url(&format!("/api/cases/{case_id}/commands")))
+        .header("X-CSRF-Token", &csrf)
+        .json(
+            &serde_json::json!({ "action": "severity", "severity": "large", "reason": "研判确认" }),
+        )
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 202);
+
+    let case = h
+        .wait_json(&desk, &format!("/api/cases/{case_id}"), |v| {
+            v["case"]["severity_confirmed"] == true
+        })
+        .await;
+    assert_eq!(case["case"]["severity_label"], "较大");
+    let tier = case["case"]["tier_label"].as_str().unwrap_or_default();
+    assert!(
+        tier.starts_with("较大") && tier.contains("48小时"),
+        "{tier}"
+    );
+
+    let events = h.get_json(&desk, "/api/events").await;
+    let label = |id: &str| {
+        events
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["event_id"] == id))
+            .map(|e| e["severity_label"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(label("ev-sev"), "较大");
+    assert_eq!(label("ev-quiet"), "一般（拟）");
+    let detail = h.get_json(&desk, "/api/events/ev-sev").await;
+    assert_eq!(detail["event"]["severity_label"], "较大");
+
+    let report = h.get_json(&desk, "/api/reports/daily").await;
+    let severity = |id: &str| {
+        report["top_events"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["event_id"] == id))
+            .map(|e| e["severity"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(severity("ev-sev"), "较大", "{report}");
+    assert_eq!(severity("ev-quiet"), "一般（拟）", "{report}");
+    respond.stop().await;
+    h.stop().await;
+}

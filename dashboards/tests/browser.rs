@@ -815,3 +815,109 @@ async fn an_anonymous_viewer_of_the_public_demo_gets_a_read_only_desk() {
     c.close().await.expect("close");
     h.stop().await;
 }
+
+/// Run `script` (which returns a string) until it returns `want`; fail with the last value.
+async fn wait_text(c: &Client, script: &str, want: &str) {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..600 {
+        last = js(c, script).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{script} never gave {want:?}; last {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_severity_the_desk_confirms_reads_the_same_on_event_case_board_and_report() {
+    let d = driver().await;
+    let h = Harness::start_with_users_at(private_config(), USERS, noon_clock()).await;
+    let respond = h.start_respond();
+    let (api, _) = session(&h, "desk1").await;
+    let mut hot = event("ev-gas", "南明区某小区燃气爆炸", 90.0, 1, h.now());
+    hot.severity.level = Some(Severity::General);
+    h.event(hot).await;
+    let cases = h
+        .wait_json(&api, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("id").to_string();
+
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    let board_tag = format!(
+        "return (document.querySelector(\"#deadlines li.dl[data-case='{case_id}'] .tag.severity\") || {{}}).textContent"
+    );
+    let event_tag = "return (document.querySelector(\"li.event[data-event='ev-gas'] .tag[class*=sev-]\") || {}).textContent";
+    wait_text(&c, &board_tag, "一般（拟）").await;
+    wait_text(&c, event_tag, "一般（拟）").await;
+
+    // Confirm 较大 on the case, opened from the deadline board.
+    wait_css(
+        &c,
+        &format!("#deadlines li.dl[data-case='{case_id}'] button"),
+    )
+    .await
+    .click()
+    .await
+    .expect("case");
+    wait_css(&c, "#detail-body .judge select[name=severity]")
+        .await
+        .select_by_value("large")
+        .await
+        .expect("severity");
+    wait_css(
+        &c,
+        "#detail-body .judge form:has(select[name=severity]) button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .expect("confirm");
+
+    // The tracker applies it; every place shows 较大, none 一般.
+    wait_text(&c, &board_tag, "较大").await;
+    wait_text(&c, event_tag, "较大").await;
+    wait_text(
+        &c,
+        "return (document.querySelector('#detail-body dd.severity') || {}).textContent",
+        "较大",
+    )
+    .await;
+    let tier = js(
+        &c,
+        "return document.querySelector('#detail-body dd.tier').textContent",
+    )
+    .await;
+    assert!(
+        tier.as_str()
+            .is_some_and(|t| t.starts_with("较大 · 48小时")),
+        "{tier}"
+    );
+    js(&c, "document.getElementById('detail').close(); return true").await;
+    wait_css(&c, "li.event[data-event='ev-gas'] button.ev-title")
+        .await
+        .click()
+        .await
+        .expect("event");
+    wait_text(
+        &c,
+        "return (document.querySelector('#detail-body dd.severity') || {}).textContent",
+        "较大",
+    )
+    .await;
+
+    c.goto(&h.url("/reports")).await.expect("reports");
+    wait_css(&c, "#t-events tbody tr").await;
+    let row = js(
+        &c,
+        "return [...document.querySelectorAll('#t-events tbody tr')].map(r => [...r.cells].map(td => td.textContent)).find(r => r[1] === '南明区某小区燃气爆炸')",
+    )
+    .await;
+    assert_eq!(row[6], "较大", "severity column of the daily report: {row}");
+    c.close().await.expect("close");
+    respond.stop().await;
+    h.stop().await;
+}
