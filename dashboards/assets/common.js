@@ -106,6 +106,18 @@ const YQ = (() => {
     return res.json();
   }
 
+  // What became of a command answered 202: polls its outcome until respond answered (or a
+  // minute passed). Resolves to {status: 'accepted' | 'rejected' | 'pending', message}.
+  async function follow(messageId) {
+    for (let i = 0; i < 120; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      let o = null;
+      try { o = await getJSON('/api/commands/' + encodeURIComponent(messageId)); } catch (_) { o = null; }
+      if (o && o.status !== 'pending') return o;
+    }
+    return { status: 'pending', message: '' };
+  }
+
   function pad(n) { return String(n).padStart(2, '0'); }
 
   // Display in the configured local time (Beijing) whatever the browser's zone.
@@ -175,5 +187,5 @@ const YQ = (() => {
     return m;
   }
 
-  return { LABELS, me, now, el, api, getJSON, fmtTime, countdown, toast, label, options, header };
+  return { LABELS, me, now, el, api, getJSON, follow, fmtTime, countdown, toast, label, options, header };
 })();

@@ -323,7 +323,15 @@
       ev.preventDefault();
       const d = Object.fromEntries(new FormData(ev.target).entries());
       const body = { title: d.title, event_id: d.event_id || null, severity: d.severity || null, owner_unit_id: d.owner_unit_id || null };
-      try { await api('POST', '/api/cases', body); toast('立案指令已发送'); $('case-dialog').close(); } catch (e) { toast(e.message, true); }
+      try {
+        const r = await api('POST', '/api/cases', body);
+        toast('立案指令已发送');
+        $('case-dialog').close();
+        YQ.follow(r.message_id).then((o) => {
+          if (o.status === 'rejected') toast('未立案：' + o.message, true);
+          else if (o.status === 'accepted') toast('已立案');
+        });
+      } catch (e) { toast(e.message, true); }
     });
 
     connect();

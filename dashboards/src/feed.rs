@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use common::bus::{HandlerError, consume};
 use common::topics;
-use common::wire::{AnalyzedDocument, CaseEvent, EventUpdate, SourceHealth, UnitRegistry};
+use common::wire::{
+    AnalyzedDocument, CaseEvent, CommandResult, EventUpdate, SourceHealth, UnitRegistry,
+};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -108,6 +110,7 @@ pub async fn spawn(
             topics::RAW_DOCUMENTS,
             topics::NOTIFICATIONS,
             topics::UNIT_REGISTRY,
+            topics::COMMAND_RESULTS,
         ])
         .await
     {
@@ -119,6 +122,12 @@ pub async fn spawn(
         supervise(&state, &shutdown, topics::CASE_EVENTS, on_case_event),
         supervise(&state, &shutdown, topics::SOURCE_HEALTH, on_source_health),
         supervise(&state, &shutdown, topics::UNIT_REGISTRY, on_unit_registry),
+        supervise(
+            &state,
+            &shutdown,
+            topics::COMMAND_RESULTS,
+            on_command_result,
+        ),
     ])
 }
 
@@ -242,5 +251,18 @@ async fn on_unit_registry(
     if applied != Applied::Unchanged {
         tracing::info!(units = env.payload.units.len(), "unit registry received");
     }
+    Ok(())
+}
+
+/// What respond made of a command: kept for the sender, whose page asks for it.
+async fn on_command_result(
+    s: SharedState,
+    env: common::Envelope<CommandResult>,
+) -> Result<(), HandlerError> {
+    s.store
+        .apply_command_result(&env.payload, env.produced_at)
+        .map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("command_results");
     Ok(())
 }

@@ -280,7 +280,7 @@ pub async fn run_with_listener(
     Ok(())
 }
 
-/// Drop items past retention and expired sessions once an hour.
+/// Drop items past retention, expired sessions and old command outcomes once an hour.
 async fn prune(state: SharedState, shutdown: common::Shutdown) {
     loop {
         let days = state.config.ui.retain_days.max(366);
@@ -292,6 +292,11 @@ async fn prune(state: SharedState, shutdown: common::Shutdown) {
         }
         if let Err(e) = state.store.prune_sessions(state.ctx.clock.now()) {
             tracing::warn!(error = %e, "pruning sessions failed");
+        }
+        // A command's outcome matters for minutes; a month covers any late answer.
+        let sent_cutoff = state.ctx.clock.now() - chrono::Duration::days(30);
+        if let Err(e) = state.store.prune_commands(sent_cutoff) {
+            tracing::warn!(error = %e, "pruning sent commands failed");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

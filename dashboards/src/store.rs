@@ -65,6 +65,31 @@ pub struct Judgement {
     pub note: String,
 }
 
+/// A case command sent from the screens, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentCommand {
+    pub command_id: String,
+    /// The user who sent it: only they are told the outcome.
+    pub actor: String,
+    pub action: String,
+    #[serde(default)]
+    pub case_id: Option<String>,
+    pub sent_at: DateTime<Utc>,
+    #[serde(default)]
+    pub result: Option<CommandOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    pub accepted: bool,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Why it was rejected, in respond's (Chinese) words.
+    #[serde(default)]
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -150,6 +175,8 @@ pub struct Store {
     registry: sled::Tree,
     /// Display names the admin gave units (id → name); they win over every other name.
     unit_names: sled::Tree,
+    /// Command id → [`SentCommand`]: what was sent from here and what respond made of it.
+    commands: sled::Tree,
     item_count: AtomicU64,
     event_count: AtomicU64,
     case_count: AtomicU64,
@@ -209,6 +236,7 @@ impl Store {
             units: db.open_tree("units")?,
             registry: db.open_tree("registry")?,
             unit_names: db.open_tree("unit_names")?,
+            commands: db.open_tree("commands")?,
             item_count: AtomicU64::new(0),
             event_count: AtomicU64::new(0),
             case_count: AtomicU64::new(0),
@@ -656,6 +684,77 @@ impl Store {
     /// Whether the registry has been received (then only its units and case owners count).
     pub fn has_registry(&self) -> Result<bool, Error> {
         Ok(self.registry.contains_key(b"current")?)
+    }
+
+    // ---- commands ---------------------------------------------------------------------------
+
+    pub fn record_sent(&self, sent: &SentCommand) -> Result<(), Error> {
+        self.commands
+            .insert(sent.command_id.as_bytes(), enc(sent)?)?;
+        Ok(())
+    }
+
+    /// Keep what respond made of a command; a command sent by another dashboards instance is
+    /// remembered from the result alone.
+    pub fn apply_command_result(
+        &self,
+        r: &common::wire::CommandResult,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, Error> {
+        let outcome = CommandOutcome {
+            accepted: r.accepted,
+            code: r.code.clone(),
+            message: r.message.clone(),
+            at,
+        };
+        let mut sent = match self.sent_command(&r.command_id)? {
+            Some(s) if s.result.is_some() => return Ok(Applied::Unchanged),
+            Some(s) => s,
+            None => SentCommand {
+                command_id: r.command_id.clone(),
+                actor: r.actor.name.clone(),
+                action: r.action.clone(),
+                case_id: r.case_id.clone(),
+                sent_at: at,
+                result: None,
+            },
+        };
+        sent.case_id = sent.case_id.or_else(|| r.case_id.clone());
+        sent.result = Some(outcome);
+        self.record_sent(&sent)?;
+        Ok(Applied::Updated)
+    }
+
+    pub fn sent_command(&self, id: &str) -> Result<Option<SentCommand>, Error> {
+        self.commands
+            .get(id.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()
+    }
+
+    /// Forget commands sent before `cutoff`; returns how many went.
+    pub fn prune_commands(&self, cutoff: DateTime<Utc>) -> Result<usize, Error> {
+        let mut n = 0;
+        for r in self.commands.iter() {
+            let (k, v) = r?;
+            let sent: SentCommand = dec(&v)?;
+            if sent.sent_at < cutoff {
+                self.commands.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Whether the registry has `unit` by id, name or alias (as respond will look it up);
+    /// without a registry yet, nothing can be said and every unit passes.
+    pub fn registry_knows(&self, unit: &str) -> Result<bool, Error> {
+        let unit = unit.trim();
+        Ok(self.registry()?.is_none_or(|r| {
+            r.units
+                .iter()
+                .any(|u| u.id == unit || u.name == unit || u.aliases.iter().any(|a| a == unit))
+        }))
     }
 
     // ---- users and sessions -----------------------------------------------------------------

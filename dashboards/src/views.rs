@@ -262,6 +262,9 @@ pub struct CaseView {
     pub seq: u64,
     pub severity_label: String,
     pub tier_label: String,
+    /// What the case's state accepts (`common::commands::allowed`): the page offers only
+    /// these forms.
+    pub allowed_actions: Vec<&'static str>,
 }
 
 pub fn case_view(c: &StoredCase, now: DateTime<Utc>, near_minutes: i64) -> CaseView {
@@ -302,6 +305,10 @@ pub fn case_view(c: &StoredCase, now: DateTime<Utc>, near_minutes: i64) -> CaseV
         status,
         seq: c.seq,
         tier_label: tier_label(c.case.tier, &severity),
+        allowed_actions: common::commands::allowed_actions(c.case.state)
+            .into_iter()
+            .map(|a| a.as_str())
+            .collect(),
         severity_label: severity,
         case: c.case.clone(),
     }

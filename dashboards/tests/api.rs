@@ -718,3 +718,104 @@ async fn a_confirmed_severity_reads_the_same_on_the_event_the_case_and_the_repor
     respond.stop().await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_checked_before_202_and_a_later_rejection_reaches_its_sender() {
+    let h = Harness::start_with_users(
+        public_config(),
+        &[("desk1", "desk", None), ("desk2", "desk", None)],
+    )
+    .await;
+    let respond = h.start_respond();
+    let (desk, csrf) = support::session(&h, "desk1").await;
+    let (other, _) = support::session(&h, "desk2").await;
+    h.event(hot_event("ev-cmd", "南明区某小区燃气爆炸", Utc::now()))
+        .await;
+    let cases = h
+        .wait_json(&desk, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("id").to_string();
+    let allowed: Vec<&str> = cases[0]["allowed_actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(allowed.contains(&"close") && allowed.contains(&"acknowledge"));
+    assert!(!allowed.contains(&"reopen"), "{allowed:?}");
+    // Respond's registry has arrived: a unit outside it can be refused at once.
+    h.wait_json(&desk, "/api/units", |v| unit_list(v).len() > 40)
+        .await;
+
+    let send = |body: serde_json::Value| {
+        let req = desk
+            .post(h.url(&format!("/api/cases/{case_id}/commands")))
+            .header("X-CSRF-Token", &csrf)
+            .json(&body);
+        async move {
+            let res = req.send().await.expect("post");
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    for (body, status, error) in [
+        (
+            serde_json::json!({ "action": "close", "reason": " " }),
+            422,
+            "请填写办结说明".to_string(),
+        ),
+        (
+            serde_json::json!({ "action": "reopen", "reason": "再次反映" }),
+            409,
+            "案件当前为“已交办”，不能重新打开".to_string(),
+        ),
+        (
+            serde_json::json!({ "action": "reassign", "owner_unit_id": "nobody", "reason": "错派" }),
+            422,
+            "单位“nobody”不在单位名录中".to_string(),
+        ),
+        (
+            serde_json::json!({ "action": "dispute", "reason": "长".repeat(1001) }),
+            422,
+            "异议理由最多1000个字符（现有1001个）".to_string(),
+        ),
+    ] {
+        let (got, json) = send(body.clone()).await;
+        assert_eq!(
+            (got, json["error"].as_str()),
+            (status, Some(error.as_str())),
+            "{body}"
+        );
+    }
+
+    // The same confirmation twice: only the tracker knows the second changes nothing.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, json) =
+            send(serde_json::json!({ "action": "severity", "severity": "large", "reason": "" }))
+                .await;
+        assert_eq!(status, 202, "{json}");
+        ids.push(json["message_id"].as_str().expect("id").to_string());
+    }
+    let first = h
+        .wait_json(&desk, &format!("/api/commands/{}", ids[0]), |v| {
+            v["status"] != "pending"
+        })
+        .await;
+    assert_eq!(first["status"], "accepted");
+    let second = h
+        .wait_json(&desk, &format!("/api/commands/{}", ids[1]), |v| {
+            v["status"] != "pending"
+        })
+        .await;
+    assert_eq!(second["status"], "rejected");
+    assert_eq!(second["message"], "级别已确认为较大");
+    assert_eq!(second["case_id"], case_id.as_str());
+    // Only its sender learns of it.
+    let res = h.get(&other, &format!("/api/commands/{}", ids[1])).await;
+    assert_eq!(res.status(), 404);
+    respond.stop().await;
+    h.stop().await;
+}

@@ -921,3 +921,93 @@ async fn a_severity_the_desk_confirms_reads_the_same_on_event_case_board_and_rep
     respond.stop().await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_tracker_rejects_shows_its_reason_and_a_closed_case_offers_only_reopening() {
+    let d = driver().await;
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let respond = h.start_respond();
+    let (api, csrf) = session(&h, "desk1").await;
+    let mut hot = event("ev-gas", "南明区某小区燃气爆炸", 90.0, 1, Utc::now());
+    hot.severity.level = Some(Severity::General);
+    h.event(hot).await;
+    let cases = h
+        .wait_json(&api, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("id").to_string();
+
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    let row = format!("#deadlines li.dl[data-case='{case_id}'] button");
+    let confirm = async || {
+        wait_css(&c, "#detail-body .judge select[name=severity]")
+            .await
+            .select_by_value("large")
+            .await
+            .expect("severity");
+        wait_css(
+            &c,
+            "#detail-body .judge form:has(select[name=severity]) button[type=submit]",
+        )
+        .await
+        .click()
+        .await
+        .expect("confirm");
+    };
+    wait_css(&c, &row).await.click().await.expect("case");
+    confirm().await;
+    wait_text(
+        &c,
+        "return (document.querySelector('#detail-body dd.severity') || {}).textContent",
+        "较大",
+    )
+    .await;
+    // Confirming it again passes every check the desk can make; the tracker refuses it.
+    confirm().await;
+    let rejection = wait_css(&c, "#detail-body .rejection").await;
+    let text = rejection.text().await.expect("text");
+    assert!(text.contains("级别已确认为较大"), "{text}");
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#toast .toast.bad')].some(t => t.textContent.includes('级别已确认为较大'))",
+    )
+    .await;
+
+    // Closed, the case offers reopening and nothing else.
+    let res = api
+        .post(h.url(&format!("/api/cases/{case_id}/commands")))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({ "action": "close", "reason": "已回应" }))
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(res.status(), 202);
+    h.wait_json(&api, &format!("/api/cases/{case_id}"), |v| {
+        v["case"]["state"] == "closed"
+    })
+    .await;
+    js(&c, "document.getElementById('detail').close(); return true").await;
+    c.goto(&h.url("/inbox")).await.expect("inbox");
+    wait_css(&c, "#f-state")
+        .await
+        .select_by_value("")
+        .await
+        .expect("all");
+    wait_css(&c, &format!("tr.case-row[data-case='{case_id}'] button"))
+        .await
+        .click()
+        .await
+        .expect("case");
+    wait_css(&c, "#case-detail .judge form").await;
+    let forms = js(
+        &c,
+        "return [...document.querySelectorAll('#case-detail form button[type=submit]')].map(b => b.textContent)",
+    )
+    .await;
+    assert_eq!(forms, serde_json::json!(["重新打开"]), "{forms}");
+    c.close().await.expect("close");
+    respond.stop().await;
+    h.stop().await;
+}

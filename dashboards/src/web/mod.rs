@@ -50,6 +50,8 @@ pub fn router(state: SharedState) -> Router {
             Rule::write(CASE_ACTORS),
             api::cases::command,
         )
+        // The outcome of a command, for the user who sent it (checked in the handler).
+        .get("/api/commands/{id}", signed_in, api::cases::command_outcome)
         .get("/api/items", feed, api::items::list)
         .post(
             "/api/items/{id}/notify",
@@ -144,6 +146,10 @@ pub enum ApiError {
     Forbidden,
     NotFound,
     BadRequest(String),
+    /// Well-formed but not acceptable (a missing reason, a text too long, an unknown unit): 422.
+    Invalid(String),
+    /// The case's state does not accept the command: 409.
+    Conflict(String),
     TooManyRequests,
     Internal(Error),
 }
@@ -170,6 +176,8 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "无权访问".to_string()),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "未找到".to_string()),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::TooManyRequests => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "尝试次数过多，请稍后再试".to_string(),
