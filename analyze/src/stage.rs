@@ -201,7 +201,8 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
         .map_err(|e| Error::Input(format!("analyzer setup panicked: {e}")))??;
     let analyzer = Arc::new(analyzer);
     let dir = ctx.stage_dir("analyze")?;
-    let db = sled::open(dir.join("state"))?;
+    let durable = common::durable::Durable::open_async(dir.join("state")).await?;
+    let db = durable.db().clone();
     let window = Duration::hours(config.event_window_hours as i64);
     let params = EventParams {
         window,
@@ -211,9 +212,9 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
         spike_min_docs: config.spike_min_docs,
     };
     let now = ctx.clock.now();
-    // sled::Db is a cheap handle: the async side flushes through its own copy and never takes
-    // the state lock (which a prune on the blocking pool may hold for a while).
-    let flush_db = db.clone();
+    // The async side flushes through the database's one flusher and never takes the state lock
+    // (which a prune on the blocking pool may hold for a while).
+    let flush_db = durable;
     let store = Store { db };
     let events = Events::from_states(store.active_events(now, window)?);
     tracing::info!(
@@ -273,7 +274,7 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
             .map_err(retryable)?
             .map_err(classify)?;
             // Durable before visible: a publish never runs ahead of the stored state.
-            db.flush_async().await.map_err(retryable)?;
+            db.flush().await.map_err(retryable)?;
             let msg = Envelope::new(format!("analyzed:{}", analyzed.doc_id), now, &analyzed);
             publish(
                 bus.as_ref(),

@@ -8,6 +8,7 @@ pub mod bus;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod durable;
 pub mod shutdown;
 pub mod topics;
 pub mod wire;

@@ -142,6 +142,8 @@
   }
 
   function renderDeadlines() {
+    // Cases are not public: an anonymous reader of the public feed sees why the board is empty.
+    if (!me.user) { $('deadlines').replaceChildren(el('li', { class: 'hint', text: '案件时限仅对登录用户显示' })); return; }
     const open = [...cases.values()].filter((c) => c.state !== 'closed' && c.next_due)
       .sort((a, b) => Date.parse(a.next_due) - Date.parse(b.next_due)).slice(0, 50);
     $('deadlines').replaceChildren(...open.map((c) => {
@@ -280,7 +282,7 @@
   async function load() {
     const q = filters();
     const [its, evs, cs] = await Promise.all([
-      getJSON('/api/items?limit=100&' + q), getJSON('/api/events?' + q), getJSON('/api/cases?state=open'),
+      getJSON('/api/items?limit=100&' + q), getJSON('/api/events?' + q), me.user ? getJSON('/api/cases?state=open') : [],
     ]);
     items.clear(); for (const i of its) items.set(i.doc_id, i);
     events.clear(); for (const e of evs) events.set(e.event_id, e);

@@ -4,18 +4,19 @@
 //! - Sessions: a random 256-bit token in an HttpOnly, SameSite=Strict cookie; sled stores only its
 //!   SHA-256. Login always mints a new token and ignores any presented one (no fixation).
 //! - CSRF: a per-session synchronizer token, sent back in a hidden form field or the
-//!   `X-CSRF-Token` header; the login form (no session yet) uses a double-submit cookie.
-//! - Throttling: failures are counted per account and per client address in a sliding window.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+//!   `X-CSRF-Token` header; the login form (no session yet) uses a double-submit cookie whose
+//!   value this server signed (HMAC-SHA256 with a per-process key), so a value an attacker
+//!   planted in the cookie is refused.
+//! - Throttling of failed logins: see [`crate::throttle`].
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::store::{Role, Session, User};
 use crate::{AuthConfig, Error, SharedState};
@@ -41,6 +42,18 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Why a new account (or a new password) is refused. The CLI prints the English text; the pages
+/// show the Chinese notice (`web::notice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccountProblem {
+    #[error("user name must be 1-64 characters without spaces")]
+    BadName,
+    #[error("password must have at least 10 characters")]
+    ShortPassword,
+    #[error("a unit account needs a unit id")]
+    UnitWithoutUnitId,
+}
+
 /// A checked new account (the name and password rules live here, for the CLI and the admin page).
 pub fn new_user(
     name: &str,
@@ -54,18 +67,14 @@ pub fn new_user(
         || name.chars().count() > 64
         || name.chars().any(|c| c.is_control() || c.is_whitespace())
     {
-        return Err(Error::BadRequest(
-            "user name must be 1-64 characters without spaces".into(),
-        ));
+        return Err(AccountProblem::BadName.into());
     }
     if password.chars().count() < 10 {
-        return Err(Error::BadRequest(
-            "password must have at least 10 characters".into(),
-        ));
+        return Err(AccountProblem::ShortPassword.into());
     }
     let unit_id = unit_id.map(str::trim).filter(|u| !u.is_empty());
     if role == Role::Unit && unit_id.is_none() {
-        return Err(Error::BadRequest("a unit account needs a unit id".into()));
+        return Err(AccountProblem::UnitWithoutUnitId.into());
     }
     Ok(User {
         name: name.to_string(),
@@ -89,15 +98,71 @@ pub fn token_hash(token: &str) -> String {
 
 /// Constant-time comparison, so a CSRF token cannot be guessed byte by byte from timing.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && !a.is_empty()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A secret of this process that signs the login form's tokens. It is made at start and never
+/// stored: a restart only turns forms that were open into "页面已过期".
+pub struct ServerKey([u8; 32]);
+
+impl ServerKey {
+    pub fn random() -> ServerKey {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        ServerKey(key)
+    }
+
+    fn mac(&self, nonce: &str, expires: i64) -> Hmac<Sha256> {
+        // A 32-byte key is always accepted; HMAC takes keys of any length.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(b"yq-login-csrf\0");
+        mac.update(nonce.as_bytes());
+        mac.update(b".");
+        mac.update(expires.to_string().as_bytes());
+        mac
+    }
+
+    /// A login form token, `nonce.expires.mac`: valid for [`LOGIN_TOKEN_TTL_SECS`] and only if
+    /// this server signed it.
+    pub fn login_token(&self, now: DateTime<Utc>) -> String {
+        let nonce = random_token();
+        let expires = now.timestamp() + LOGIN_TOKEN_TTL_SECS;
+        let mac = hex::encode(self.mac(&nonce, expires).finalize().into_bytes());
+        format!("{nonce}.{expires}.{mac}")
+    }
+
+    /// Whether this server signed `token` and it has not expired.
+    pub fn login_token_valid(&self, token: &str, now: DateTime<Utc>) -> bool {
+        let mut parts = token.split('.');
+        let (Some(nonce), Some(expires), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let (Ok(expires), Ok(mac)) = (expires.parse::<i64>(), hex::decode(mac)) else {
+            return false;
+        };
+        now.timestamp() < expires && self.mac(nonce, expires).verify_slice(&mac).is_ok()
+    }
+}
+
+/// How long a login form may stay open.
+pub const LOGIN_TOKEN_TTL_SECS: i64 = 1800;
+
+/// The name a cookie goes by: over HTTPS with the `__Host-` prefix, which browsers only accept
+/// from a secure origin, for the whole host and no sub-domain, so a sibling site cannot plant it.
+pub fn cookie_name(cfg: &AuthConfig, base: &str) -> String {
+    if cfg.https {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// The value of cookie `base` (named as [`cookie_name`] says) in a request.
+pub fn cookie(cfg: &AuthConfig, headers: &HeaderMap, base: &str) -> Option<String> {
+    let name = cookie_name(cfg, base);
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -108,10 +173,12 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-pub fn set_cookie(cfg: &AuthConfig, name: &str, value: &str, max_age_secs: i64) -> String {
+/// A `Set-Cookie` value for cookie `base`: `Secure` (and `__Host-`) when served over HTTPS.
+pub fn set_cookie(cfg: &AuthConfig, base: &str, value: &str, max_age_secs: i64) -> String {
     format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
-        if cfg.secure_cookies { "; Secure" } else { "" }
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        cookie_name(cfg, base),
+        if cfg.https { "; Secure" } else { "" }
     )
 }
 
@@ -138,7 +205,7 @@ impl Current {
 
 /// Resolve the session cookie to a live session of an enabled user.
 pub fn current(state: &SharedState, headers: &HeaderMap) -> Result<Option<Current>, Error> {
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+    let Some(token) = cookie(&state.config.auth, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let th = token_hash(&token);
@@ -178,52 +245,6 @@ pub fn start_session(state: &SharedState, user: &str) -> Result<String, Error> {
     Ok(token)
 }
 
-/// Sliding-window counter of failed logins per key (account name, client address).
-pub struct LoginLimiter {
-    max: u32,
-    window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
-}
-
-impl LoginLimiter {
-    pub fn new(cfg: &AuthConfig) -> Self {
-        LoginLimiter {
-            max: cfg.login_max_failures.max(1),
-            window: Duration::minutes(cfg.login_window_minutes.max(1)),
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Whether any of `keys` has used up its failures in the window.
-    pub fn blocked(&self, keys: &[&str], now: DateTime<Utc>) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter().any(|k| {
-            map.get_mut(*k).is_some_and(|q| {
-                while q.front().is_some_and(|t| *t <= now - self.window) {
-                    q.pop_front();
-                }
-                q.len() as u32 >= self.max
-            })
-        })
-    }
-
-    pub fn fail(&self, keys: &[&str], now: DateTime<Utc>) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bound memory under a spray of random user names: forget the oldest keys.
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        for k in keys {
-            map.entry((*k).to_string()).or_default().push_back(now);
-        }
-    }
-
-    pub fn succeed(&self, account: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(account);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,19 +259,32 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_then_forgets() {
-        let cfg = AuthConfig {
-            login_max_failures: 2,
-            login_window_minutes: 10,
-            ..AuthConfig::default()
-        };
-        let l = LoginLimiter::new(&cfg);
-        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
-        assert!(!l.blocked(&["u"], t0));
-        l.fail(&["u"], t0);
-        l.fail(&["u"], t0);
-        assert!(l.blocked(&["u"], t0));
-        assert!(!l.blocked(&["u"], t0 + Duration::minutes(11)));
+    fn only_tokens_this_server_signed_are_valid() {
+        let key = ServerKey::random();
+        let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let token = key.login_token(now);
+        assert!(key.login_token_valid(&token, now));
+        assert!(key.login_token_valid(&token, now + Duration::seconds(1799)));
+        assert!(
+            !key.login_token_valid(&token, now + Duration::seconds(1800)),
+            "expired"
+        );
+        assert!(
+            !ServerKey::random().login_token_valid(&token, now),
+            "another key"
+        );
+        let parts: Vec<&str> = token.split('.').collect();
+        let later = (parts[1].parse::<i64>().unwrap() + 3600).to_string();
+        for forged in [
+            format!("{}.{later}.{}", parts[0], parts[2]),
+            format!("{}.{}.{}", random_token(), parts[1], parts[2]),
+            format!("{}.{}", parts[0], parts[1]),
+            format!("{token}.x"),
+            "planted".into(),
+            String::new(),
+        ] {
+            assert!(!key.login_token_valid(&forged, now), "{forged}");
+        }
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct LiveMessage {
     /// only gets the latest message per id.
     pub id: Arc<str>,
     pub json: Arc<str>,
+    /// The body for viewers who are not staff (see [`crate::audience`]); `None`: not for them.
+    pub public_json: Option<Arc<str>>,
+    /// The event an item or event message is about, for unit viewers limited to their cases.
+    pub event_id: Option<Arc<str>>,
     /// What viewers filter on (items only; other kinds pass every filter).
     pub priorities: Vec<&'static str>,
     pub district: Option<String>,
@@ -37,6 +41,10 @@ impl LiveMessage {
     pub fn for_event(view: &views::EventView) -> Result<LiveMessage, HandlerError> {
         let mut msg = LiveMessage::new("event", &view.event.event_id, view)?;
         msg.district = view.district.clone();
+        msg.event_id = Some(view.event.event_id.as_str().into());
+        if crate::audience::is_public(&view.event.flags) {
+            msg.public_json = Some(to_json(&crate::audience::public_event(view.clone()))?.into());
+        }
         Ok(msg)
     }
 
@@ -48,6 +56,10 @@ impl LiveMessage {
         msg.district = view.district.clone();
         msg.source = Some(item.doc.source_id.clone());
         msg.sentiment = Some(view.sentiment_label);
+        msg.event_id = Some(view.event_id.as_str().into());
+        if let Some(public) = crate::audience::public_live_item(&view) {
+            msg.public_json = Some(to_json(&public)?.into());
+        }
         Ok(msg)
     }
 
@@ -56,9 +68,7 @@ impl LiveMessage {
         id: &str,
         body: &T,
     ) -> Result<LiveMessage, HandlerError> {
-        let json =
-            serde_json::to_string(body).map_err(|e| HandlerError::Permanent(e.to_string()))?;
-        Ok(LiveMessage::with_json(kind, id, &json))
+        Ok(LiveMessage::with_json(kind, id, &to_json(body)?))
     }
 
     /// A message with its body already serialized and nothing to filter on.
@@ -67,6 +77,8 @@ impl LiveMessage {
             kind,
             id: id.into(),
             json: json.into(),
+            public_json: None,
+            event_id: None,
             priorities: Vec::new(),
             district: None,
             source: None,
@@ -74,6 +86,10 @@ impl LiveMessage {
             owner_unit: None,
         }
     }
+}
+
+fn to_json<T: Serialize>(body: &T) -> Result<String, HandlerError> {
+    serde_json::to_string(body).map_err(|e| HandlerError::Permanent(e.to_string()))
 }
 
 /// The write must be on disk before the consume loop acknowledges the message: an ack that

@@ -16,12 +16,14 @@
 //! server-rendered HTML through [`web::html::esc`]; every response carries a CSP without inline
 //! scripts; every state-changing request needs a session and its CSRF token.
 
+pub mod audience;
 pub mod auth;
 pub mod export;
 pub mod feed;
 pub mod reports;
 pub mod schedule;
 pub mod store;
+pub mod throttle;
 pub mod views;
 pub mod web;
 
@@ -92,28 +94,57 @@ fn default_listen() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// The JSON read API (`GET /api/events|cases|items|stats|stream|districts`) and the read-only
-    /// monitoring page answer without login. Off by default (a government deployment is private
-    /// unless said otherwise); the loopback demo and tests turn it on. A warning is logged when it
-    /// is on at a non-loopback address.
+    /// The public feed (`GET /api/events|items|stats|stream|districts`) and the read-only
+    /// monitoring page answer without login, narrowed to what the public may see: no cases, audit
+    /// logs or unit assignments (`/api/cases` always needs a login; see [`audience`]). Off by
+    /// default (a government deployment is private unless said otherwise); the loopback demo and
+    /// tests turn it on. A warning is logged when it is on at a non-loopback address.
     pub public_read_api: bool,
+    /// Unit accounts may read the whole feed (`/api/items`, `/api/events`, the live stream);
+    /// off, a unit sees its own cases and the events and items behind them. Either way a unit
+    /// never sees another unit's case ids.
+    pub units_read_whole_feed: bool,
     /// How long a session lives after login.
     pub session_ttl_minutes: i64,
-    /// Failed logins allowed per account and per client address within the window.
+    /// Failed logins of one account from one client address before that client must wait
+    /// (`login_delay_seconds`, doubling with each further failure up to
+    /// `login_max_delay_minutes`). Other clients are not slowed: a stranger cannot lock an
+    /// account out. See [`throttle`].
     pub login_max_failures: u32,
+    /// A pair (account, client) is forgotten this long after its last failure.
     pub login_window_minutes: i64,
-    /// Mark cookies `Secure` (set true behind HTTPS).
-    pub secure_cookies: bool,
+    pub login_delay_seconds: i64,
+    pub login_max_delay_minutes: i64,
+    /// Pairs remembered at most; past it the oldest unthrottled pair is forgotten first.
+    pub login_tracked_keys: usize,
+    /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// names the client. Empty: the peer address is the client and the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// The dashboards are reached over HTTPS (a TLS-terminating reverse proxy in front, or TLS
+    /// on the listener): cookies are `Secure` and `__Host-` prefixed, and every response carries
+    /// `Strict-Transport-Security`. Leave false on plain HTTP, where browsers would drop
+    /// `Secure` cookies and no one could log in. (`secure_cookies`, its former name, is read
+    /// too.)
+    #[serde(alias = "secure_cookies")]
+    pub https: bool,
+    /// `max-age` of `Strict-Transport-Security` when `https` is on (a year by default).
+    pub hsts_max_age_seconds: u64,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             public_read_api: false,
+            units_read_whole_feed: false,
             session_ttl_minutes: 720,
             login_max_failures: 5,
             login_window_minutes: 15,
-            secure_cookies: false,
+            login_delay_seconds: 30,
+            login_max_delay_minutes: 15,
+            login_tracked_keys: 100_000,
+            trusted_proxies: Vec::new(),
+            https: false,
+            hsts_max_age_seconds: 31_536_000,
         }
     }
 }
@@ -183,6 +214,8 @@ pub enum Error {
     Bus(#[from] common::BusError),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Account(#[from] auth::AccountProblem),
     #[error("password hashing: {0}")]
     Password(String),
     #[error("export: {0}")]
@@ -195,7 +228,9 @@ impl Error {
         match self {
             Error::Io(_) | Error::Sled(_) | Error::Store(_) => true,
             Error::Bus(e) => e.is_retryable(),
-            Error::BadRequest(_) | Error::Password(_) | Error::Export(_) => false,
+            Error::BadRequest(_) | Error::Account(_) | Error::Password(_) | Error::Export(_) => {
+                false
+            }
         }
     }
 }
@@ -206,7 +241,10 @@ pub struct AppState {
     pub ctx: common::StageContext,
     pub store: store::Store,
     pub live: tokio::sync::broadcast::Sender<feed::LiveMessage>,
-    pub limiter: auth::LoginLimiter,
+    pub limiter: throttle::LoginLimiter,
+    pub proxies: throttle::TrustedProxies,
+    /// Signs the login form's CSRF tokens.
+    pub login_key: auth::ServerKey,
     pub metrics: web::Metrics,
     /// Cancelled on shutdown; live streams end on it so graceful shutdown can finish.
     pub shutdown: common::Shutdown,
@@ -235,11 +273,17 @@ pub async fn run_with_listener(
     if config.auth.public_read_api && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "auth.public_read_api is true on a non-loopback address: the JSON read API answers without login");
     }
+    let proxies = throttle::TrustedProxies::parse(&config.auth.trusted_proxies)?;
     let dir = ctx.stage_dir("dashboards")?;
-    let store = store::Store::open(&dir)?;
+    // Opening recovers sled's log: on the blocking pool, not on an async worker.
+    let store = tokio::task::spawn_blocking(move || store::Store::open(&dir))
+        .await
+        .map_err(|e| Error::Store(format!("opening the read model panicked: {e}")))??;
     let (live, _) = tokio::sync::broadcast::channel(config.ui.stream_buffer.max(16));
     let state = Arc::new(AppState {
-        limiter: auth::LoginLimiter::new(&config.auth),
+        limiter: throttle::LoginLimiter::new(&config.auth),
+        proxies,
+        login_key: auth::ServerKey::random(),
         config,
         ctx,
         store,

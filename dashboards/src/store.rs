@@ -155,7 +155,7 @@ pub struct Session {
 }
 
 pub struct Store {
-    db: sled::Db,
+    db: common::durable::Durable,
     items: sled::Tree,
     items_seq: sled::Tree,
     /// `detected_at (ms, order-preserving) ++ seq` → doc id: reports read one period, not all.
@@ -198,29 +198,10 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(b).map_err(|e| Error::Store(format!("decode: {e}")))
 }
 
-/// sled's background threadpool keeps the database file (and its exclusive lock) open for a
-/// moment after the last handle of a closed `Db` is dropped, so reopening in the same process
-/// (`tools::create_user` then the server, or a restart) can lose that race under CPU load and
-/// fail with "could not acquire lock". Another process holding the store fails the same way for
-/// good, so the wait is bounded (≈2 s) and then the lock error is returned as before.
-fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
-    let mut attempts = 0;
-    loop {
-        match sled::open(path) {
-            Err(sled::Error::Io(io))
-                if attempts < 40 && io.to_string().contains("acquire lock") =>
-            {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            r => return Ok(r?),
-        }
-    }
-}
-
 impl Store {
     pub fn open(dir: &std::path::Path) -> Result<Store, Error> {
-        let db = open_db(&dir.join("read-model"))?;
+        let durable = common::durable::Durable::open(&dir.join("read-model"))?;
+        let db = durable.db().clone();
         let store = Store {
             items: db.open_tree("items")?,
             items_seq: db.open_tree("items_seq")?,
@@ -240,7 +221,7 @@ impl Store {
             item_count: AtomicU64::new(0),
             event_count: AtomicU64::new(0),
             case_count: AtomicU64::new(0),
-            db,
+            db: durable,
         };
         // `Tree::len` walks the tree, so count once here and keep counters from then on.
         store
@@ -266,12 +247,12 @@ impl Store {
     }
 
     pub async fn flush(&self) -> Result<(), Error> {
-        self.db.flush_async().await?;
+        self.db.flush().await?;
         Ok(())
     }
 
     pub fn flush_blocking(&self) -> Result<(), Error> {
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
@@ -303,7 +284,7 @@ impl Store {
             self.items.insert(key, enc(&old)?)?;
             return Ok((Applied::Updated, old));
         }
-        let seq = self.db.generate_id()?;
+        let seq = self.db.db().generate_id()?;
         let item = StoredItem {
             seq,
             doc,

@@ -9,8 +9,10 @@ use support::{Harness, case, doc, event, public_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_show_what_the_topics_carry_once_each() {
-    let h = Harness::start(public_config()).await;
+    let h = Harness::start_with_users(public_config(), &[("desk1", "desk", None)]).await;
     let http = reqwest::Client::new();
+    // Cases are never public: they are read with a desk session.
+    let (desk, _) = support::session(&h, "desk1").await;
     let t0 = Utc::now() - chrono::Duration::hours(1);
 
     let health = h.get_json(&http, "/healthz").await;
@@ -69,7 +71,7 @@ async fn endpoints_show_what_the_topics_carry_once_each() {
     assert_eq!(events[0]["trend"].as_array().map(Vec::len), Some(2));
 
     let cases = h
-        .wait_json(&http, "/api/cases", |v| v[0]["state"] == "acknowledged")
+        .wait_json(&desk, "/api/cases", |v| v[0]["state"] == "acknowledged")
         .await;
     let c = &cases[0];
     assert_eq!(cases.as_array().map(Vec::len), Some(1));

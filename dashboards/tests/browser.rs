@@ -800,10 +800,14 @@ async fn an_anonymous_viewer_of_the_public_demo_gets_a_read_only_desk() {
         &c,
         "return [document.querySelector('#open-case').offsetParent === null, \
                  document.querySelectorAll('.item-actions').length, \
-                 document.querySelector('header .user').textContent]",
+                 document.querySelector('header .user').textContent, \
+                 document.querySelector('#deadlines').textContent]",
     )
     .await;
     assert_eq!(state[0], true, "no 手动立案 for anonymous viewers");
+    // Cases are not public: the board says so instead of sending the viewer to the login page.
+    assert_eq!(state[3], "案件时限仅对登录用户显示", "{state}");
+    assert_eq!(c.current_url().await.expect("url").path(), "/");
     assert_eq!(state[1], 0, "no item actions");
     assert!(
         state[2].as_str().is_some_and(|t| t.contains("未登录")),

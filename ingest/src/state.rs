@@ -15,7 +15,7 @@ use crate::fetch::Validators;
 use crate::simhash;
 
 pub struct CrawlState {
-    db: sled::Db,
+    db: common::durable::Durable,
     seen: sled::Tree,
     validators: sled::Tree,
     content: sled::Tree,
@@ -45,10 +45,11 @@ pub enum Dedup {
 
 impl CrawlState {
     pub fn open(path: &Path, window_cap: usize) -> Result<Self, Error> {
-        let db = sled::Config::new()
-            .path(path)
-            .flush_every_ms(Some(500))
-            .open()?;
+        let durable = common::durable::Durable::open_with(
+            sled::Config::new().path(path),
+            std::time::Duration::from_millis(500),
+        )?;
+        let db = durable.db().clone();
         let fingerprints = db.open_tree("fingerprints")?;
         let mut recent: Vec<(DateTime<Utc>, u64, String)> = Vec::new();
         for kv in fingerprints.iter() {
@@ -71,7 +72,7 @@ impl CrawlState {
             health: db.open_tree("health")?,
             first_seen: db.open_tree("first_seen")?,
             fingerprints,
-            db,
+            db: durable,
             window: Mutex::new(window),
             window_cap: window_cap.max(1),
         })
@@ -212,7 +213,7 @@ impl CrawlState {
     }
 
     pub async fn flush(&self) -> Result<(), Error> {
-        self.db.flush_async().await?;
+        self.db.flush().await?;
         Ok(())
     }
 }

@@ -167,7 +167,7 @@ pub struct CaseWithAudit {
 
 #[derive(Clone)]
 pub struct CaseStore {
-    db: sled::Db,
+    db: common::durable::Durable,
     tree: sled::Tree,
 }
 
@@ -197,8 +197,8 @@ fn audit_key(case_id: &str, seq: u64) -> String {
 impl CaseStore {
     /// Open (or create) the store in `dir`. Only one process may hold it.
     pub fn open(dir: &Path) -> Result<Self, Error> {
-        let db = sled::Config::new().path(dir).open()?;
-        let tree = db.open_tree("respond")?;
+        let db = common::durable::Durable::open(dir)?;
+        let tree = db.db().open_tree("respond")?;
         Ok(Self { db, tree })
     }
 
@@ -349,7 +349,7 @@ impl CaseStore {
                     }),
                 },
             );
-            let n = self.db.generate_id()?;
+            let n = self.db.db().generate_id()?;
             batch.insert(
                 format!("pub/{n:020}").as_bytes(),
                 encode(&PendingPublish {
@@ -404,7 +404,7 @@ impl CaseStore {
             batch.insert(format!("ev/{event_id}").as_bytes(), encode(idx)?);
         }
         if let Some(result) = &commit.result {
-            let n = self.db.generate_id()?;
+            let n = self.db.db().generate_id()?;
             batch.insert(format!("res/{n:020}").as_bytes(), encode(result)?);
         }
         if let Some((topic, id)) = &commit.processed {
@@ -415,7 +415,7 @@ impl CaseStore {
             );
         }
         self.tree.apply_batch(batch)?;
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
@@ -461,14 +461,14 @@ impl CaseStore {
         batch.remove(format!("out/{}", item.id).as_bytes());
         batch.insert(format!("sent/{}", item.id).as_bytes(), encode(&at)?);
         self.tree.apply_batch(batch)?;
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
     pub fn reschedule(&self, item: &OutboxItem) -> Result<(), Error> {
         self.tree
             .insert(format!("out/{}", item.id).as_bytes(), encode(item)?)?;
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 
@@ -584,7 +584,7 @@ impl CaseStore {
     }
 
     pub fn flush(&self) -> Result<(), Error> {
-        self.db.flush()?;
+        self.db.flush_blocking()?;
         Ok(())
     }
 }

@@ -807,7 +807,13 @@ pub async fn run_with(
     shutdown: Shutdown,
     sender: Arc<dyn Deliver>,
 ) -> Result<(), Error> {
-    let store = open_store(&ctx)?;
+    // Opening recovers sled's log: on the blocking pool, not on an async worker.
+    let store = {
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || open_store(&ctx))
+            .await
+            .map_err(|e| Error::Task(format!("opening the case store panicked: {e}")))??
+    };
     run_on(store, config, ctx, shutdown, sender).await
 }
 

@@ -415,7 +415,14 @@ async fn a_lost_store_is_rebuilt_from_the_case_event_topic() {
     // The disk with the case store is lost; the bus (Kafka, in production) is not.
     std::fs::remove_dir_all(dir.path().join("respond")).unwrap();
     let clock = TokioClock::starting_at(t0() + Duration::minutes(151));
+    let subscribed = bus.subscriptions();
     let stage = start(dir.path(), &bus, clock.clone());
+    // The stage opens its store on the blocking pool before it reads the bus.
+    stage
+        .until("the stage running again", |s| {
+            s.bus.subscriptions() > subscribed
+        })
+        .await;
     // The same update redelivered, and a newer one: still the one case.
     stage.update("u1", explosion()).await;
     let mut newer = explosion();

@@ -47,10 +47,15 @@ pub fn config(data_dir: &Path, feed_base: &str, bus: BusKind, namespace: &str) -
     config.ingest.sources = yuqing::demo_sources(feed_base, 1);
     // The feed site is ours: no need to pace requests to it.
     config.ingest.per_host_min_interval_ms = 0;
-    // The checks read the JSON API anonymously.
+    // The checks read the public feed anonymously, and cases as a desk account (cases are never
+    // public).
     config.dashboards.auth.public_read_api = true;
     config
 }
+
+/// The desk account the checks read cases with.
+const CHECKER: &str = "checker";
+const CHECKER_PASSWORD: &str = "checker-password-1";
 
 /// A pipeline running in the background, with its dashboard's address.
 pub struct Running {
@@ -61,6 +66,20 @@ pub struct Running {
 
 impl Running {
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        // `RUST_LOG=warn cargo test …` shows what the stages say when a scenario fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        // Accounts are made the way the CLI makes them: before the server holds the store.
+        dashboards::tools::create_user(
+            &config.dashboards,
+            &config.data_dir,
+            CHECKER,
+            "desk",
+            None,
+            CHECKER_PASSWORD,
+        )?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let api = format!("http://{}", listener.local_addr()?);
         let mut pipeline = Pipeline::new(config).await?;
@@ -83,15 +102,52 @@ impl Running {
             .context("pipeline did not stop within 60 s")??
     }
 
+    /// GET `path` anonymously (the public feed).
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.get_with(path, None).await
+    }
+
+    /// GET `path` as the desk account (cases).
+    pub async fn get_signed_in(&self, path: &str) -> anyhow::Result<Value> {
+        let session = self.login().await?;
+        self.get_with(path, Some(&session)).await
+    }
+
+    async fn get_with(&self, path: &str, cookie: Option<&str>) -> anyhow::Result<Value> {
         let url = format!("{}{}", self.api, path);
-        let resp = reqwest::get(&url)
-            .await
-            .with_context(|| format!("GET {url}"))?;
+        let mut req = reqwest::Client::new().get(&url);
+        if let Some(c) = cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        let resp = req.send().await.with_context(|| format!("GET {url}"))?;
         if !resp.status().is_success() {
             bail!("GET {url}: {}", resp.status());
         }
         Ok(resp.json().await?)
+    }
+
+    /// Log in through the real form; returns the session cookie (`name=value`).
+    async fn login(&self) -> anyhow::Result<String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let form = http.get(format!("{}/login", self.api)).send().await?;
+        let csrf_cookie = set_cookie(&form, "yq_login_csrf=").context("login form cookie")?;
+        let html = form.text().await?;
+        let marker = r#"name="csrf" value=""#;
+        let start = html.find(marker).context("csrf field")? + marker.len();
+        let end = start + html[start..].find('"').context("end of csrf field")?;
+        let res = http
+            .post(format!("{}/login", self.api))
+            .header(reqwest::header::COOKIE, csrf_cookie)
+            .form(&[
+                ("username", CHECKER),
+                ("password", CHECKER_PASSWORD),
+                ("csrf", &html[start..end]),
+            ])
+            .send()
+            .await?;
+        set_cookie(&res, "yq_session=").with_context(|| format!("login: {}", res.status()))
     }
 
     /// Poll `/api/stats` until `pred` holds, or fail after `timeout`.
@@ -114,6 +170,17 @@ impl Running {
         }
         bail!("timed out waiting for {what}; last stats: {last}")
     }
+}
+
+/// The `name=value` of the cookie a response sets, by its `name=` prefix.
+fn set_cookie(res: &reqwest::Response, prefix: &str) -> Option<String> {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.starts_with(prefix))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+        .find(|v| v.len() > prefix.len())
 }
 
 /// The number of items the demo feed publishes (each crawled item is one document).
@@ -156,7 +223,17 @@ pub async fn assert_exactly_once(run: &Running, expected: usize) -> anyhow::Resu
         "events are hottest first: {heats:?}"
     );
 
-    let cases = run.get("/api/cases").await?;
+    // The public feed names no case; the cases themselves need a login.
+    assert!(
+        events.iter().all(|e| e
+            .get("case_ids")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)),
+        "an anonymous reader sees no case ids: {events:?}"
+    );
+    let anonymous = reqwest::get(format!("{}/api/cases", run.api)).await?;
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let cases = run.get_signed_in("/api/cases").await?;
     let cases = cases.as_array().context("/api/cases is an array")?;
     assert!(!cases.is_empty(), "the demo's emergencies open cases");
     let mut case_events = HashSet::new();

@@ -360,8 +360,8 @@ async fn demo(mut config: Config, feed_listen: &str, speed: f64) -> anyhow::Resu
         .with_context(|| format!("cannot listen on {feed_listen} for the demo site"))?;
     let site = yuqing::demo::serve(listener, speed, shutdown.clone())?;
     config.bus.kind = common::config::BusKind::Embedded;
-    // The demo serves loopback only; let its visitors read the desk and the JSON API without an
-    // account (every write still needs a login).
+    // The demo serves loopback only; let its visitors read the public feed without an account
+    // (cases and every write still need a login).
     config.dashboards.auth.public_read_api = true;
     config
         .ingest

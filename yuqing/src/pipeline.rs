@@ -46,7 +46,9 @@ impl fmt::Display for Stage {
 pub async fn open_bus(config: &Config) -> anyhow::Result<SharedBus> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
-    let bus = common::bus::open(&config.bus, &config.data_dir).context("cannot open the bus")?;
+    let bus = common::bus::open(&config.bus, &config.data_dir)
+        .await
+        .context("cannot open the bus")?;
     let mut attempt = 0u32;
     loop {
         match bus.ensure_topics(&topics::ALL).await {

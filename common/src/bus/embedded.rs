@@ -2,9 +2,11 @@
 //!
 //! Layout: tree `log/<topic>` maps a big-endian `u64` offset to `[u32 key len][key][payload]`;
 //! tree `offsets` maps `<group>\0<topic>` to the next offset the group will read. A publish
-//! returns only after sled flushed it, so an acknowledged publish survives a crash. Acks are
-//! flushed lazily: after a crash a group may see a few messages again, which consumers tolerate
-//! (they are idempotent on message id).
+//! returns only after the log is on disk, so an acknowledged publish survives a crash: the
+//! database's one flusher ([`Durable`]) group-commits every publish waiting, so concurrent
+//! publishers share fsyncs and never flush sled concurrently (which can deadlock sled 0.34).
+//! Acks are flushed lazily by the same flusher: after a crash a group may see a few messages
+//! again, which consumers tolerate (they are idempotent on message id).
 //!
 //! One process owns the directory (sled locks it); it is not a way to share a log between
 //! processes — that is what the Kafka bus is for.
@@ -18,11 +20,12 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{Bus, BusError, Delivery, Subscription};
+use crate::durable::Durable;
 
 const TRIM_EVERY: u64 = 1024;
 
 pub struct EmbeddedBus {
-    db: sled::Db,
+    db: Durable,
     offsets: sled::Tree,
     namespace: String,
     retain_per_topic: u64,
@@ -38,12 +41,23 @@ struct TopicLog {
 }
 
 impl EmbeddedBus {
+    /// Open (and recover) the log at `path`. Blocks: async code uses [`EmbeddedBus::open_async`].
     pub fn open(path: &Path, namespace: &str, retain_per_topic: u64) -> Result<Self, BusError> {
-        let db = sled::Config::new()
-            .path(path)
-            .flush_every_ms(Some(200))
-            .open()?;
-        let offsets = db.open_tree("offsets")?;
+        Self::with_db(Durable::open(path)?, namespace, retain_per_topic)
+    }
+
+    /// [`EmbeddedBus::open`] on the blocking pool.
+    pub async fn open_async(
+        path: &Path,
+        namespace: &str,
+        retain_per_topic: u64,
+    ) -> Result<Self, BusError> {
+        let db = Durable::open_async(path.to_path_buf()).await?;
+        Self::with_db(db, namespace, retain_per_topic)
+    }
+
+    fn with_db(db: Durable, namespace: &str, retain_per_topic: u64) -> Result<Self, BusError> {
+        let offsets = db.db().open_tree("offsets")?;
         Ok(Self {
             db,
             offsets,
@@ -60,7 +74,7 @@ impl EmbeddedBus {
             return Ok(t.clone());
         }
         let log = Arc::new(TopicLog {
-            tree: self.db.open_tree(format!("log/{name}"))?,
+            tree: self.db.db().open_tree(format!("log/{name}"))?,
             name: name.clone(),
             append: Mutex::new(()),
             appended: Notify::new(),
@@ -149,7 +163,7 @@ impl Bus for EmbeddedBus {
                 .insert(next.to_be_bytes(), encode_record(key, &payload))?;
             next
         };
-        log.tree.flush_async().await?;
+        self.db.flush().await?;
         log.appended.notify_waiters();
         if offset % TRIM_EVERY == TRIM_EVERY - 1 {
             self.trim(&log)?;
@@ -186,14 +200,6 @@ impl Bus for EmbeddedBus {
             .unwrap_or(0);
         let committed = self.committed(&self.group_key(group, &log))?.unwrap_or(0);
         Ok(Some(end.saturating_sub(committed)))
-    }
-}
-
-impl Drop for EmbeddedBus {
-    fn drop(&mut self) {
-        if let Err(e) = self.db.flush() {
-            tracing::warn!(error = %e, "flushing embedded bus on close failed");
-        }
     }
 }
 

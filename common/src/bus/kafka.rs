@@ -138,6 +138,22 @@ impl Bus for KafkaBus {
                             && t.partitions().iter().all(|p| p.leader() >= 0)
                     })
                 });
+                // A leader in the metadata may not serve yet (a KRaft broker applies its new
+                // leadership a moment later, longer under load: "Not leader for partition").
+                // The topics are whole when every partition answers a watermark query.
+                let ready = ready
+                    && names.iter().all(|name| {
+                        md.topics()
+                            .iter()
+                            .filter(|t| t.name() == name)
+                            .flat_map(|t| t.partitions())
+                            .all(|p| {
+                                producer
+                                    .client()
+                                    .fetch_watermarks(name, p.id(), Timeout::After(ADMIN_TIMEOUT))
+                                    .is_ok()
+                            })
+                    });
                 if ready {
                     return Ok(());
                 }
@@ -157,42 +173,58 @@ impl Bus for KafkaBus {
         let topic = self.full(topic);
         let group = self.full(group);
         let config = Self::client_config(&self.config);
-        // Metadata and watermark calls block: keep them off the async workers.
+        // Metadata and watermark calls block: keep them off the async workers. A partition
+        // whose leader moves (a new topic, a broker restart) answers "not leader" for a moment:
+        // ask again until ADMIN_TIMEOUT before calling it an error.
         tokio::task::spawn_blocking(move || -> Result<Option<u64>, BusError> {
-            let consumer: BaseConsumer = config
-                .clone()
-                .set("group.id", &group)
-                .create()
-                .map_err(err)?;
-            let md = consumer
-                .fetch_metadata(Some(&topic), Timeout::After(ADMIN_TIMEOUT))
-                .map_err(err)?;
-            let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
-                return Ok(None);
-            };
-            let mut tpl = TopicPartitionList::new();
-            for p in t.partitions() {
-                tpl.add_partition(&topic, p.id());
+            let deadline = std::time::Instant::now() + ADMIN_TIMEOUT;
+            loop {
+                match lag_once(&config, &topic, &group) {
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        tracing::debug!(error = %e, %topic, "lag query failed, asking again");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    r => return r,
+                }
             }
-            let committed = consumer
-                .committed_offsets(tpl, Timeout::After(ADMIN_TIMEOUT))
-                .map_err(err)?;
-            let mut lag = 0u64;
-            for elem in committed.elements() {
-                let (low, high) = consumer
-                    .fetch_watermarks(&topic, elem.partition(), Timeout::After(ADMIN_TIMEOUT))
-                    .map_err(err)?;
-                let done = match elem.offset() {
-                    Offset::Offset(o) => o,
-                    _ => low,
-                };
-                lag += (high - done).max(0) as u64;
-            }
-            Ok(Some(lag))
         })
         .await
         .map_err(|e| BusError::Kafka(e.to_string()))?
     }
+}
+
+/// One attempt of [`KafkaBus::lag`].
+fn lag_once(config: &ClientConfig, topic: &str, group: &str) -> Result<Option<u64>, BusError> {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", group)
+        .create()
+        .map_err(err)?;
+    let md = consumer
+        .fetch_metadata(Some(topic), Timeout::After(ADMIN_TIMEOUT))
+        .map_err(err)?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in t.partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Timeout::After(ADMIN_TIMEOUT))
+        .map_err(err)?;
+    let mut lag = 0u64;
+    for elem in committed.elements() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, elem.partition(), Timeout::After(ADMIN_TIMEOUT))
+            .map_err(err)?;
+        let done = match elem.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        lag += (high - done).max(0) as u64;
+    }
+    Ok(Some(lag))
 }
 
 struct KafkaSubscription {

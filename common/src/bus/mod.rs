@@ -75,16 +75,16 @@ pub trait Subscription: Send {
 
 pub type SharedBus = Arc<dyn Bus>;
 
-/// Open the bus that `config` describes. `data_dir` anchors the embedded log's relative path.
-pub fn open(config: &BusConfig, data_dir: &std::path::Path) -> Result<SharedBus, BusError> {
+/// Open the bus that `config` describes. `data_dir` anchors the embedded log's relative path;
+/// the embedded log is opened (and recovered) on the blocking pool.
+pub async fn open(config: &BusConfig, data_dir: &std::path::Path) -> Result<SharedBus, BusError> {
     Ok(match config.kind {
         BusKind::Embedded => {
             let path = data_dir.join(&config.embedded.path);
-            Arc::new(EmbeddedBus::open(
-                &path,
-                &config.namespace,
-                config.embedded.retain_per_topic,
-            )?)
+            Arc::new(
+                EmbeddedBus::open_async(&path, &config.namespace, config.embedded.retain_per_topic)
+                    .await?,
+            )
         }
         BusKind::Kafka => Arc::new(KafkaBus::new(&config.kafka, &config.namespace)?),
     })

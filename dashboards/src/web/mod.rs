@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod html;
+pub mod notice;
 pub mod pages;
 pub mod stream;
 
@@ -29,6 +30,8 @@ font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none';
 /// Every route with who may call it (see [`access`]).
 pub fn router(state: SharedState) -> Router {
     let signed_in = Rule::read(ALL_ROLES);
+    // The public feed: what anonymous readers get with `auth.public_read_api` is narrowed by
+    // `crate::audience` (no cases, no unit assignments).
     let feed = Rule::read(ALL_ROLES).or_public();
     Routes::new(state.clone())
         .get("/healthz", Rule::OPEN, api::ops::healthz)
@@ -42,9 +45,10 @@ pub fn router(state: SharedState) -> Router {
             Rule::write(DESK),
             api::events::judge,
         )
-        .get("/api/cases", feed, api::cases::list)
+        // Cases and their audit logs are never public.
+        .get("/api/cases", signed_in, api::cases::list)
         .post("/api/cases", Rule::write(DESK), api::cases::open)
-        .get("/api/cases/{id}", feed, api::cases::detail)
+        .get("/api/cases/{id}", signed_in, api::cases::detail)
         .post(
             "/api/cases/{id}/commands",
             Rule::write(CASE_ACTORS),
@@ -135,6 +139,15 @@ async fn security_headers(State(state): State<SharedState>, req: Request, next: 
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if state.config.auth.https {
+        // Browsers take HSTS only from HTTPS responses, so it is harmless on the plain hop
+        // between a TLS proxy and this server. No includeSubDomains: other sites of the domain
+        // are not ours to decide.
+        let hsts = format!("max-age={}", state.config.auth.hsts_max_age_seconds);
+        if let Ok(v) = HeaderValue::from_str(&hsts) {
+            h.insert(header::STRICT_TRANSPORT_SECURITY, v);
+        }
+    }
     res
 }
 
@@ -158,6 +171,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::BadRequest(m) => ApiError::BadRequest(m),
+            Error::Account(p) => ApiError::BadRequest(notice::Notice::from(p).text().into()),
             e => ApiError::Internal(e),
         }
     }

@@ -13,8 +13,10 @@ use super::ApiError;
 use super::access::{Caller, SignedIn};
 use super::api::reports::{ReportQuery, build_report};
 use super::html::{esc, page};
+use super::notice::Notice;
 use crate::auth::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::store::Role;
+use crate::throttle::{self, LoginLimiter};
 use crate::{SharedState, export};
 
 fn shell(html: &'static str) -> Response {
@@ -96,8 +98,9 @@ pub async fn report_print(
 // ---- login ----------------------------------------------------------------------------------
 
 fn login_page(state: &SharedState, error: Option<&str>, status: StatusCode) -> Response {
-    // Double-submit token: the login form has no session to hold a synchronizer token yet.
-    let token = auth::random_token();
+    // Double-submit token: the login form has no session to hold a synchronizer token yet, so
+    // the token is signed by the server instead (a planted cookie value is not).
+    let token = state.login_key.login_token(state.ctx.clock.now());
     let err = error
         .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e)))
         .unwrap_or_default();
@@ -109,9 +112,21 @@ fn login_page(state: &SharedState, error: Option<&str>, status: StatusCode) -> R
 <button type="submit">登录</button></form></section>"#
     );
     let mut res = (status, page("登录", None, &body)).into_response();
-    if let Ok(v) = auth::set_cookie(&state.config.auth, LOGIN_CSRF_COOKIE, &token, 1800).parse() {
+    let max_age = auth::LOGIN_TOKEN_TTL_SECS;
+    if let Ok(v) = auth::set_cookie(&state.config.auth, LOGIN_CSRF_COOKIE, &token, max_age).parse()
+    {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
+    res
+}
+
+/// The login form again, saying how long this client must wait (429 with `Retry-After`).
+fn too_many(state: &SharedState, wait: chrono::Duration) -> Response {
+    let text = format!("登录失败次数过多，请{}后再试", throttle::wait_text(wait));
+    let mut res = login_page(state, Some(&text), StatusCode::TOO_MANY_REQUESTS);
+    let secs = ((wait.num_milliseconds() + 999) / 1000).max(1);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     res
 }
 
@@ -142,25 +157,24 @@ pub async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let cookie_token = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if !auth::same_token(&cookie_token, &f.csrf) {
+    let cookie_token =
+        auth::cookie(&state.config.auth, &headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let now = state.ctx.clock.now();
+    if !auth::same_token(&cookie_token, &f.csrf)
+        || !state.login_key.login_token_valid(&cookie_token, now)
+    {
         return login_page(
             &state,
             Some("页面已过期，请重新登录"),
             StatusCode::FORBIDDEN,
         );
     }
-    let now = state.ctx.clock.now();
     let name = f.username.trim().to_string();
-    let user_key = format!("user:{name}");
-    let ip_key = format!("ip:{}", peer.ip());
-    let keys = [user_key.as_str(), ip_key.as_str()];
-    if state.limiter.blocked(&keys, now) {
-        return login_page(
-            &state,
-            Some("登录失败次数过多，请稍后再试"),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+    let client = state.proxies.client(peer.ip(), &headers);
+    // Per account and client: a stranger's failures slow the stranger, not the account's owner.
+    let key = LoginLimiter::key(&name, client);
+    if let Some(wait) = state.limiter.wait(&key, now) {
+        return too_many(&state, wait);
     }
     let user = match state.store.user(&name) {
         Ok(u) => u,
@@ -178,14 +192,14 @@ pub async fn login(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            state.limiter.fail(&keys, now);
-            tracing::warn!(user = %name, peer = %peer.ip(), "failed login");
+            state.limiter.fail(&key, now);
+            tracing::warn!(user = %name, client = %client, peer = %peer.ip(), "failed login");
             return login_page(&state, Some("用户名或密码错误"), StatusCode::UNAUTHORIZED);
         }
     };
-    state.limiter.succeed(&user_key);
+    state.limiter.succeed(&key);
     // Session fixation: whatever session cookie came in is destroyed, and a new token is minted.
-    if let Some(old) = auth::cookie(&headers, SESSION_COOKIE) {
+    if let Some(old) = auth::cookie(&state.config.auth, &headers, SESSION_COOKIE) {
         let _ = state.store.delete_session(&auth::token_hash(&old));
     }
     let token = match auth::start_session(&state, &user.name) {
@@ -250,13 +264,7 @@ pub async fn admin(
             )
         })
         .collect();
-    let mut body = String::new();
-    if let Some(m) = q.msg.filter(|m| !m.is_empty()) {
-        body.push_str(&format!(
-            r#"<p class="notice" role="status">{}</p>"#,
-            esc(&m)
-        ));
-    }
+    let mut body = Notice::html(q.msg.as_deref());
     body.push_str(r#"<section class="card"><h1>用户管理</h1><table id="users"><thead><tr><th>用户名</th><th>角色</th><th>单位</th><th>状态</th><th>操作</th></tr></thead><tbody>"#);
     for u in &users {
         let toggle = if u.disabled { "enable" } else { "disable" };
@@ -320,19 +328,23 @@ pub struct AdminUserForm {
     password: String,
 }
 
-fn back(msg: &str) -> Response {
-    let q = percent_encode(msg);
-    Redirect::to(&format!("/admin?msg={q}")).into_response()
+fn back(notice: Notice) -> Response {
+    notice.redirect("/admin").into_response()
 }
 
-/// Percent-encode a message for the redirect's query string.
-fn percent_encode(msg: &str) -> String {
-    msg.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
+/// Why an admin form did nothing: a notice for the admin, or a failure of the server.
+enum Refused {
+    Notice(Notice),
+    Failed(crate::Error),
+}
+
+impl From<crate::Error> for Refused {
+    fn from(e: crate::Error) -> Refused {
+        match e {
+            crate::Error::Account(p) => Refused::Notice(p.into()),
+            e => Refused::Failed(e),
+        }
+    }
 }
 
 pub async fn admin_user(
@@ -341,62 +353,61 @@ pub async fn admin_user(
     Form(f): Form<AdminUserForm>,
 ) -> Response {
     let now = state.ctx.clock.now();
-    let result: Result<&str, crate::Error> = (|| match f.op.as_str() {
+    let result: Result<Notice, Refused> = (|| match f.op.as_str() {
         "create" => {
             if state.store.user(f.name.trim())?.is_some() {
-                return Err(crate::Error::BadRequest("用户名已存在".into()));
+                return Err(Refused::Notice(Notice::UserExists));
             }
-            let role =
-                Role::parse(&f.role).ok_or_else(|| crate::Error::BadRequest("未知角色".into()))?;
+            let role = Role::parse(&f.role).ok_or(Refused::Notice(Notice::UnknownRole))?;
             let unit = Some(f.unit_id.trim()).filter(|u| !u.is_empty());
             if let Some(unit) = unit
                 && !state.store.units()?.iter().any(|u| u.id == unit)
             {
-                return Err(crate::Error::BadRequest("所属单位不在单位名录中".into()));
+                return Err(Refused::Notice(Notice::UnitNotInRegistry));
             }
             let user = auth::new_user(&f.name, role, unit, &f.password, now)?;
             state.store.put_user(&user)?;
-            Ok("用户已创建")
+            Ok(Notice::UserCreated)
         }
         "disable" | "enable" => {
             if f.name == cur.user.name {
-                return Err(crate::Error::BadRequest("不能停用当前登录账号".into()));
+                return Err(Refused::Notice(Notice::CannotDisableSelf));
             }
             let mut u = state
                 .store
                 .user(&f.name)?
-                .ok_or_else(|| crate::Error::BadRequest("用户不存在".into()))?;
+                .ok_or(Refused::Notice(Notice::UnknownUser))?;
             u.disabled = f.op == "disable";
             state.store.put_user(&u)?;
             if u.disabled {
                 state.store.delete_sessions_of(&u.name)?;
             }
             Ok(if u.disabled {
-                "用户已停用"
+                Notice::UserDisabled
             } else {
-                "用户已启用"
+                Notice::UserEnabled
             })
         }
         "password" => {
             let mut u = state
                 .store
                 .user(&f.name)?
-                .ok_or_else(|| crate::Error::BadRequest("用户不存在".into()))?;
+                .ok_or(Refused::Notice(Notice::UnknownUser))?;
             let fresh = auth::new_user(&u.name, u.role, u.unit_id.as_deref(), &f.password, now)?;
             u.password_hash = fresh.password_hash;
             state.store.put_user(&u)?;
             state.store.delete_sessions_of(&u.name)?;
-            Ok("密码已重置")
+            Ok(Notice::PasswordReset)
         }
-        _ => Err(crate::Error::BadRequest("未知操作".into())),
+        _ => Err(Refused::Notice(Notice::UnknownOperation)),
     })();
     match result {
-        Ok(m) => {
+        Ok(n) => {
             tracing::info!(admin = %cur.user.name, op = %f.op, user = %f.name, "user administration");
-            back(m)
+            back(n)
         }
-        Err(crate::Error::BadRequest(m)) => back(&m),
-        Err(e) => ApiError::from(e).into_response(),
+        Err(Refused::Notice(n)) => back(n),
+        Err(Refused::Failed(e)) => ApiError::from(e).into_response(),
     }
 }
 
@@ -412,14 +423,14 @@ pub async fn admin_unit(
 ) -> Response {
     let (id, name) = (f.id.trim(), f.name.trim());
     if id.is_empty() || name.is_empty() {
-        return back("编号和名称不能为空");
+        return back(Notice::UnitFieldsEmpty);
     }
     // With the registry known, only its units (and case owners) exist: a new id would be a
     // unit respond refuses.
     match state.store.has_registry() {
         Ok(true) => match state.store.units() {
             Ok(units) if !units.iter().any(|u| u.id == id) => {
-                return back("单位编号不在单位名录中");
+                return back(Notice::UnitNotInRegistry);
             }
             Ok(_) => {}
             Err(e) => return ApiError::from(e).into_response(),
@@ -428,7 +439,7 @@ pub async fn admin_unit(
         Err(e) => return ApiError::from(e).into_response(),
     }
     match state.store.put_unit(id, name) {
-        Ok(()) => back("单位已保存"),
+        Ok(()) => back(Notice::UnitSaved),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -436,11 +447,7 @@ pub async fn admin_unit(
 // ---- own account ----------------------------------------------------------------------------
 
 pub async fn account(SignedIn(cur): SignedIn, Query(q): Query<AdminQuery>) -> Response {
-    let msg = q
-        .msg
-        .filter(|m| !m.is_empty())
-        .map(|m| format!(r#"<p class="notice" role="status">{}</p>"#, esc(&m)))
-        .unwrap_or_default();
+    let msg = Notice::html(q.msg.as_deref());
     let body = format!(
         r#"{msg}<section class="card login"><h1>修改密码</h1><p>{name} · {role}</p>
 <form method="post" action="/account/password">
@@ -472,26 +479,29 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(state): State<SharedState>,
     SignedIn(cur): SignedIn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let to_account = |m: &str| Redirect::to(&format!("/account?msg={}", percent_encode(m)));
+    let to_account = |n: Notice| n.redirect("/account");
     if f.new != f.confirm {
-        return to_account("两次输入的新密码不一致").into_response();
+        return to_account(Notice::PasswordsDiffer).into_response();
     }
     let now = state.ctx.clock.now();
-    let keys = [format!("user:{}", cur.user.name)];
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    if state.limiter.blocked(&keys, now) {
-        return to_account("尝试次数过多，请稍后再试").into_response();
+    // The same throttle as the login form: guessing the current password of a stolen session.
+    let key = LoginLimiter::key(&cur.user.name, state.proxies.client(peer.ip(), &headers));
+    if state.limiter.wait(&key, now).is_some() {
+        return to_account(Notice::TooManyAttempts).into_response();
     }
     let (password, hash) = (f.current.clone(), cur.user.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
         .await
         .unwrap_or(false);
     if !ok {
-        state.limiter.fail(&keys, now);
-        return to_account("当前密码不正确").into_response();
+        state.limiter.fail(&key, now);
+        return to_account(Notice::WrongCurrentPassword).into_response();
     }
+    state.limiter.succeed(&key);
     // Hashing the new password is argon2 as well: off the async workers like the verification.
     let (name, role, unit, new) = (
         cur.user.name.clone(),
@@ -505,7 +515,7 @@ pub async fn change_password(
     .await;
     let fresh = match hashed {
         Ok(Ok(u)) => u,
-        Ok(Err(crate::Error::BadRequest(m))) => return to_account(&m).into_response(),
+        Ok(Err(crate::Error::Account(p))) => return to_account(p.into()).into_response(),
         Ok(Err(e)) => return ApiError::from(e).into_response(),
         Err(e) => {
             return ApiError::from(crate::Error::Store(format!("password hashing task: {e}")))

@@ -34,7 +34,7 @@ impl Drop for ViewerGuard {
     }
 }
 
-fn passes(m: &LiveMessage, q: &StreamQuery, own_unit: Option<&str>) -> bool {
+fn passes(m: &LiveMessage, q: &StreamQuery) -> bool {
     match m.kind {
         "item" => matches(
             q.priority.as_deref(),
@@ -46,9 +46,51 @@ fn passes(m: &LiveMessage, q: &StreamQuery, own_unit: Option<&str>) -> bool {
             m.source.as_deref(),
             m.sentiment,
         ),
-        "case" => own_unit.is_none_or(|u| m.owner_unit.as_deref() == Some(u)),
         _ => true,
     }
+}
+
+/// Who watches a stream (see [`crate::audience`]).
+enum Audience {
+    Staff,
+    /// Its own cases; items and events in the shape anonymous readers get (without case ids),
+    /// and, unless `whole_feed`, only those about its own cases.
+    Unit {
+        unit: String,
+        whole_feed: bool,
+    },
+    /// Items and events in their public shape; no cases, no source health.
+    Public,
+}
+
+/// The message as this viewer gets it, or `None` when it is not for them.
+fn for_viewer(state: &SharedState, a: &Audience, mut m: LiveMessage) -> Option<LiveMessage> {
+    match a {
+        Audience::Staff => return Some(m),
+        Audience::Unit { unit, .. } if m.kind == "case" => {
+            return (m.owner_unit.as_deref() == Some(unit.as_str())).then_some(m);
+        }
+        Audience::Unit {
+            unit,
+            whole_feed: false,
+        } if m.kind == "item" || m.kind == "event" => {
+            let event = m.event_id.as_deref()?;
+            match crate::audience::unit_owns_event(&state.store, unit, event) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live stream: case lookup failed");
+                    return None;
+                }
+            }
+        }
+        _ => {}
+    }
+    if m.kind != "item" && m.kind != "event" {
+        return None;
+    }
+    m.json = m.public_json.clone()?;
+    Some(m)
 }
 
 /// What one viewer is owed since its last batch: the latest message per (kind, id), in the
@@ -99,9 +141,9 @@ impl Batch {
 
 struct Viewer {
     rx: tokio::sync::broadcast::Receiver<LiveMessage>,
-    _guard: ViewerGuard,
+    guard: ViewerGuard,
     q: StreamQuery,
-    own_unit: Option<String>,
+    audience: Audience,
     shutdown: common::Shutdown,
     interval: std::time::Duration,
     max_items: usize,
@@ -119,15 +161,20 @@ pub async fn stream(
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     use futures::StreamExt;
-    let own_unit = cur
-        .filter(|c| c.role() == Role::Unit)
-        .map(|c| c.user.unit_id.unwrap_or_default());
+    let audience = match cur {
+        None => Audience::Public,
+        Some(c) if c.role() == Role::Unit => Audience::Unit {
+            unit: c.user.unit_id.unwrap_or_default(),
+            whole_feed: state.config.auth.units_read_whole_feed,
+        },
+        Some(_) => Audience::Staff,
+    };
     state.metrics.sse_viewers.fetch_add(1, Ordering::Relaxed);
     let viewer = Viewer {
         rx: state.live.subscribe(),
-        _guard: ViewerGuard(state.clone()),
+        guard: ViewerGuard(state.clone()),
         q,
-        own_unit,
+        audience,
         shutdown: state.shutdown.clone(),
         interval: std::time::Duration::from_millis(state.config.ui.stream_interval_ms),
         max_items: state.config.ui.stream_max_items.max(1),
@@ -149,7 +196,11 @@ pub async fn stream(
             };
             let mut batch = Batch::default();
             let take = |r: Result<LiveMessage, ()>, batch: &mut Batch| match r {
-                Ok(m) if passes(&m, &v.q, v.own_unit.as_deref()) => batch.add(m),
+                Ok(m) if passes(&m, &v.q) => {
+                    if let Some(m) = for_viewer(&v.guard.0, &v.audience, m) {
+                        batch.add(m);
+                    }
+                }
                 Ok(_) => {}
                 Err(()) => batch.resync = true,
             };

@@ -19,6 +19,8 @@ use tokio::sync::watch;
 struct Logs {
     topics: HashMap<String, Vec<(String, Vec<u8>)>>,
     committed: HashMap<(String, String), usize>,
+    /// Every `subscribe` so far, in order: (group, topic).
+    subscriptions: Vec<(String, String)>,
 }
 
 struct Shared {
@@ -35,6 +37,12 @@ impl MemoryBus {
             logs: Mutex::new(Logs::default()),
             version: watch::channel(0).0,
         }))
+    }
+
+    /// How many times a stage has subscribed to anything: a stage that opened its store
+    /// and started consuming has subscribed.
+    pub fn subscriptions(&self) -> usize {
+        self.0.logs.lock().unwrap().subscriptions.len()
     }
 
     pub fn messages(&self, topic: &str) -> Vec<Vec<u8>> {
@@ -71,6 +79,7 @@ impl Bus for MemoryBus {
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, BusError> {
         let key = (group.to_string(), topic.to_string());
+        self.0.logs.lock().unwrap().subscriptions.push(key.clone());
         let next = *self
             .0
             .logs

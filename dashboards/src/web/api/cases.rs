@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiResult, send_command};
 use crate::store::Role;
 use crate::web::ApiError;
-use crate::web::access::{Caller, SignedIn};
+use crate::web::access::SignedIn;
 use crate::{SharedState, views};
 
 /// The open cases of an event, as the read model knows them (normally one).
@@ -37,14 +37,15 @@ pub struct CaseQuery {
     unit: Option<String>,
 }
 
-/// The cases `cur` may see: a unit account only its own unit's, everyone else all.
+/// The cases `cur` may see: a unit account only its own unit's, everyone else all. Anonymous
+/// readers see none: the case routes are not public even with `auth.public_read_api`.
 fn visible_cases(
     state: &SharedState,
-    cur: Option<&crate::auth::Current>,
+    cur: &crate::auth::Current,
 ) -> ApiResult<Vec<views::CaseView>> {
     let now = state.ctx.clock.now();
-    let own_unit = match cur {
-        Some(c) if c.role() == Role::Unit => Some(c.user.unit_id.clone().unwrap_or_default()),
+    let own_unit = match cur.role() {
+        Role::Unit => Some(cur.user.unit_id.clone().unwrap_or_default()),
         _ => None,
     };
     let mut out: Vec<views::CaseView> = state
@@ -60,10 +61,10 @@ fn visible_cases(
 
 pub async fn list(
     State(state): State<SharedState>,
-    Caller(cur): Caller,
+    SignedIn(cur): SignedIn,
     Query(q): Query<CaseQuery>,
 ) -> ApiResult<Json<Vec<views::CaseView>>> {
-    let out = visible_cases(&state, cur.as_ref())?
+    let out = visible_cases(&state, &cur)?
         .into_iter()
         .filter(|c| match q.state.as_deref() {
             Some("open") => c.case.state.is_open(),
@@ -83,14 +84,11 @@ pub struct CaseDetail {
 
 pub async fn detail(
     State(state): State<SharedState>,
-    Caller(cur): Caller,
+    SignedIn(cur): SignedIn,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CaseDetail>> {
     let c = state.store.case(&id)?.ok_or(ApiError::NotFound)?;
-    if let Some(cur) = &cur
-        && cur.role() == Role::Unit
-        && cur.user.unit_id.as_deref() != Some(c.case.owner.id.as_str())
-    {
+    if cur.role() == Role::Unit && cur.user.unit_id.as_deref() != Some(c.case.owner.id.as_str()) {
         // Same answer as a missing case: a unit cannot even learn that the case exists.
         return Err(ApiError::NotFound);
     }

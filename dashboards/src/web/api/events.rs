@@ -8,6 +8,7 @@ use common::wire::CaseCommand;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiResult, ListQuery, cases, matches, publish_command};
+use crate::audience::Reader;
 use crate::feed::LiveMessage;
 use crate::web::ApiError;
 use crate::web::access::{Caller, SignedIn};
@@ -15,9 +16,10 @@ use crate::{SharedState, views};
 
 pub async fn list(
     State(state): State<SharedState>,
-    Caller(_): Caller,
+    Caller(cur): Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<views::EventView>>> {
+    let reader = Reader::of(&state.store, &state.config.auth, cur.as_ref())?;
     let mut events = state.store.events()?;
     events.sort_by(|a, b| {
         b.event
@@ -30,7 +32,16 @@ pub async fn list(
         if out.len() >= q.limit.unwrap_or(usize::MAX) {
             break;
         }
+        if reader
+            .only_events()
+            .is_some_and(|own| !own.contains(&e.event.event_id))
+        {
+            continue;
+        }
         let v = views::event_view(&state.store, e)?;
+        if !reader.sees_event(&v) {
+            continue;
+        }
         let ps: Vec<&str> = v
             .effective_priorities()
             .iter()
@@ -46,7 +57,7 @@ pub async fn list(
             None,
             None,
         ) {
-            out.push(v);
+            out.push(reader.event(v));
         }
     }
     Ok(Json(out))
@@ -60,10 +71,16 @@ pub struct EventDetail {
 
 pub async fn detail(
     State(state): State<SharedState>,
-    Caller(_): Caller,
+    Caller(cur): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventDetail>> {
+    let reader = Reader::of(&state.store, &state.config.auth, cur.as_ref())?;
     let ev = state.store.event(&id)?.ok_or(ApiError::NotFound)?;
+    let event = views::event_view(&state.store, &ev)?;
+    if !reader.sees_event(&event) {
+        // The same answer as a missing event.
+        return Err(ApiError::NotFound);
+    }
     let mut items = Vec::new();
     for doc_id in ev.event.recent_doc_ids.iter().rev() {
         if let Some(i) = state.store.item(doc_id)? {
@@ -83,8 +100,12 @@ pub async fn detail(
             .collect();
     }
     Ok(Json(EventDetail {
-        event: views::event_view(&state.store, &ev)?,
-        items,
+        event: reader.event(event),
+        items: items
+            .into_iter()
+            .filter(|i| reader.sees_item(i))
+            .map(|i| reader.item(i))
+            .collect(),
     }))
 }
 

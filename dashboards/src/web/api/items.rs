@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use common::wire::CaseCommand;
 
 use super::{ApiResult, ListQuery, cases, matches, publish_command};
+use crate::audience::Reader;
 use crate::feed::LiveMessage;
 use crate::store::StoredItem;
 use crate::web::ApiError;
@@ -31,30 +32,76 @@ impl ListQuery {
 
 pub async fn list(
     State(state): State<SharedState>,
-    Caller(_): Caller,
+    Caller(cur): Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<views::ItemView>>> {
+    let reader = Reader::of(&state.store, &state.config.auth, cur.as_ref())?;
     let limit = q
         .limit
         .unwrap_or(state.config.ui.items_default_limit)
         .min(state.config.ui.items_max_limit);
-    let filtered =
-        q.priority.is_some() || q.district.is_some() || q.source.is_some() || q.sentiment.is_some();
-    // With a filter, look further back so a rare category still fills the page (bounded).
-    let scan = if filtered {
-        limit.saturating_mul(20)
-    } else {
-        limit
+    let candidates = match reader.only_events() {
+        // A unit limited to its own cases: the items behind them, newest first.
+        Some(events) => items_of_events(&state, events)?,
+        None => {
+            let filtered = q.priority.is_some()
+                || q.district.is_some()
+                || q.source.is_some()
+                || q.sentiment.is_some();
+            // With a filter, look further back so a rare category still fills the page
+            // (bounded); anonymous readers skip the rare internal items (manual intake).
+            let scan = if filtered {
+                limit.saturating_mul(20)
+            } else if matches!(reader, Reader::Public) {
+                limit.saturating_mul(2)
+            } else {
+                limit
+            };
+            state.store.latest_items(scan)?
+        }
     };
-    let out = state
-        .store
-        .latest_items(scan)?
+    let out = candidates
         .iter()
         .filter(|i| q.matches_item(i))
-        .take(limit)
         .map(views::item_view)
+        .filter(|v| reader.sees_item(v))
+        .take(limit)
+        .map(|v| reader.item(v))
         .collect();
     Ok(Json(out))
+}
+
+/// The stored items of these events, newest first: each event lists its recent items; for an
+/// analyzer that does not, one bounded scan of the newest items looks for them.
+fn items_of_events(
+    state: &SharedState,
+    events: &std::collections::HashSet<String>,
+) -> ApiResult<Vec<StoredItem>> {
+    let mut out = Vec::new();
+    let mut unlisted = false;
+    for event_id in events {
+        let Some(ev) = state.store.event(event_id)? else {
+            unlisted = true;
+            continue;
+        };
+        unlisted |= ev.event.recent_doc_ids.is_empty();
+        for doc_id in &ev.event.recent_doc_ids {
+            if let Some(i) = state.store.item(doc_id)? {
+                out.push(i);
+            }
+        }
+    }
+    if unlisted {
+        let newest = state.store.latest_items(5_000)?;
+        out.extend(
+            newest
+                .into_iter()
+                .filter(|i| events.contains(&i.doc.event_id)),
+        );
+    }
+    out.sort_by_key(|i| std::cmp::Reverse(i.seq));
+    out.dedup_by(|a, b| a.doc.doc_id == b.doc.doc_id);
+    Ok(out)
 }
 
 /// Mark an item as notified by the cyberspace office (网信部门通报): its event's open case gets
