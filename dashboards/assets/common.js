@@ -102,7 +102,12 @@ const YQ = (() => {
   async function getJSON(path) {
     const res = await fetch(path, { credentials: 'same-origin' });
     if (res.status === 401) { location.href = '/login'; throw new Error('请先登录'); }
-    if (!res.ok) throw new Error('请求失败 ' + res.status);
+    if (!res.ok) {
+      // The server says why in Chinese ({"error": ...}); show its words.
+      let data = null;
+      try { data = await res.json(); } catch (_) { data = null; }
+      throw new Error((data && data.error) || ('请求失败 ' + res.status));
+    }
     return res.json();
   }
 

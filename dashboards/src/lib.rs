@@ -422,7 +422,7 @@ pub mod tools {
     ) -> Result<crate::store::User, crate::Error> {
         let role = Role::parse(role).ok_or_else(|| {
             crate::Error::BadRequest(format!(
-                "unknown role {role:?} (expected desk, unit, leader or admin)"
+                "未知角色“{role}”（可选 desk、unit、leader、admin）"
             ))
         })?;
         crate::auth::new_user(name, role, unit_id, password, chrono::Utc::now())
@@ -442,7 +442,7 @@ pub mod tools {
             // sled holds an exclusive lock: a running server owns the store.
             crate::Error::Sled(sled::Error::Io(io)) if io.to_string().contains("lock") => {
                 crate::Error::BadRequest(format!(
-                    "the dashboards store in {} is in use by a running yuqing process: stop it, then add the user",
+                    "{} 中的看板数据正被运行中的 yuqing 进程使用：请先停止它，再添加用户",
                     dir.display()
                 ))
             }

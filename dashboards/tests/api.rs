@@ -379,8 +379,7 @@ async fn adding_a_user_while_the_server_holds_the_store_is_a_clear_error() {
     )
     .expect_err("store is locked by the server");
     assert!(
-        err.to_string()
-            .contains("in use by a running yuqing process"),
+        err.to_string().contains("正被运行中的 yuqing 进程使用"),
         "{err}"
     );
     h.stop().await;
@@ -395,14 +394,14 @@ fn create_user_checks_its_input() {
     let err =
         dashboards::tools::create_user(&cfg, dir.path(), "u1", "unit", None, "long password 1")
             .expect_err("a unit account needs a unit");
-    assert!(err.to_string().contains("unit"), "{err}");
+    assert!(err.to_string().contains("所属单位"), "{err}");
     let err =
         dashboards::tools::create_user(&cfg, dir.path(), "x", "boss", None, "long password 1")
             .expect_err("unknown role");
-    assert!(err.to_string().contains("unknown role"), "{err}");
+    assert!(err.to_string().contains("未知角色"), "{err}");
     let err = dashboards::tools::create_user(&cfg, dir.path(), "x", "desk", None, "short")
         .expect_err("short password");
-    assert!(err.to_string().contains("at least 10"), "{err}");
+    assert!(err.to_string().contains("至少 10 个字符"), "{err}");
 }
 
 fn registry_unit(id: &str, name: &str, kind: &str) -> RegistryUnit {
@@ -819,5 +818,161 @@ async fn commands_are_checked_before_202_and_a_later_rejection_reaches_its_sende
     let res = h.get(&other, &format!("/api/commands/{}", ids[1])).await;
     assert_eq!(res.status(), 404);
     respond.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_get_chinese_json_errors_and_texts_have_limits() {
+    let h = Harness::start_with_users(public_config(), &[("desk1", "desk", None)]).await;
+    let (desk, csrf) = support::session(&h, "desk1").await;
+    let t0 = Utc::now();
+    h.case_event(case("c1", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+    h.wait_json(&desk, "/api/cases", |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    h.send(
+        topics::UNIT_REGISTRY,
+        "registry",
+        UnitRegistry {
+            units: vec![registry_unit("nanming", "南明区人民政府", "county")],
+        },
+    )
+    .await;
+    h.wait_json(&desk, "/api/units", |v| {
+        unit_list(v).iter().any(|(_, n)| n == "南明区人民政府")
+    })
+    .await;
+    let post = |path: &str, body: serde_json::Value| {
+        desk.post(h.url(path))
+            .header("X-CSRF-Token", &csrf)
+            .json(&body)
+    };
+    let error = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(ct.starts_with("application/json"), "{status} answers {ct}");
+        let v: serde_json::Value = res.json().await.expect("json");
+        (status, v["error"].as_str().unwrap_or_default().to_string())
+    };
+
+    // What the framework refuses reads in Chinese too.
+    let (status, msg) = error(
+        post(
+            "/api/cases/c1/commands",
+            serde_json::json!({ "action": "respond", "kind": "statement", "text": "x" }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        msg.contains("“statement”不可用") && msg.contains("reply"),
+        "{msg}"
+    );
+    let (status, msg) = error(
+        desk.post(h.url("/api/cases/c1/commands"))
+            .header("X-CSRF-Token", &csrf)
+            .body("{\"action\":")
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (status, msg.starts_with("提交的内容")),
+        (400, true),
+        "{msg}"
+    );
+    let (status, msg) = error(h.get(&desk, "/api/items?limit=many").await).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (400, "查询参数有误：字段“limit”的取值无效")
+    );
+
+    // A 1.8 MB title is refused, not stored and repeated in every list.
+    let huge = "长".repeat(600_000);
+    let (status, msg) = error(
+        post(
+            "/api/intake",
+            serde_json::json!({ "title": huge, "reported_by_unit": "nanming" }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(msg.starts_with("标题最多200个字符"), "{msg}");
+    let (status, msg) = error(
+        post(
+            "/api/cases",
+            serde_json::json!({ "title": "标".repeat(201) }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (status, msg.starts_with("标题最多200个字符")),
+        (422, true),
+        "{msg}"
+    );
+    for (body, want) in [
+        (
+            serde_json::json!({ "title": "南明区某路段塌陷", "district": "火星区", "reported_by_unit": "nanming" }),
+            "区（市、县）须为南明区、",
+        ),
+        (
+            serde_json::json!({ "title": "南明区某路段塌陷", "district": "南明区", "reported_by_unit": "nobody" }),
+            "报送单位“nobody”不在单位名录中",
+        ),
+        (
+            serde_json::json!({ "title": "南明区某路段塌陷", "body": "情".repeat(5001), "reported_by_unit": "nanming" }),
+            "情况说明最多5000个字符",
+        ),
+    ] {
+        let (status, msg) = error(post("/api/intake", body).send().await.expect("post")).await;
+        assert_eq!(status, 422, "{msg}");
+        assert!(msg.starts_with(want), "{msg}");
+    }
+    let res = post(
+        "/api/intake",
+        serde_json::json!({ "title": "南明区某路段塌陷", "district": "南明区", "reported_by_unit": "nanming" }),
+    )
+    .send()
+    .await
+    .expect("post");
+    assert_eq!(res.status(), 202);
+    h.event(event("ev-1", "南明区停水", 10.0, 1, t0)).await;
+    h.wait_json(&desk, "/api/events/ev-1", |v| {
+        v["event"]["event_id"] == "ev-1"
+    })
+    .await;
+    let (status, msg) = error(
+        post(
+            "/api/events/ev-1/judge",
+            serde_json::json!({ "priorities": [], "note": "注".repeat(1001) }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (status, msg.starts_with("研判意见最多1000个字符")),
+        (422, true),
+        "{msg}"
+    );
     h.stop().await;
 }

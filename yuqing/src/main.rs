@@ -273,10 +273,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             std::io::stdin()
                 .lock()
                 .read_line(&mut password)
-                .context("cannot read the password from stdin")?;
+                .context("无法从标准输入读取密码")?;
             let password = password.trim_end_matches(['\r', '\n']);
             if password.chars().count() < 10 {
-                bail!("password must have at least 10 characters");
+                bail!("密码至少 10 个字符");
             }
             let registry = respond::registry::unit_registry(&config.respond);
             let dir = dashboards::tools::add_user(

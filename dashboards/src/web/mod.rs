@@ -6,6 +6,7 @@ pub mod api;
 pub mod html;
 pub mod notice;
 pub mod pages;
+pub mod rejection;
 pub mod stream;
 
 use std::collections::BTreeMap;
@@ -112,6 +113,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .get("/assets/{*path}", Rule::OPEN, asset)
         .into_router()
+        .layer(middleware::from_fn(rejection::chinese_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,

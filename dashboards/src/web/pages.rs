@@ -425,6 +425,9 @@ pub async fn admin_unit(
     if id.is_empty() || name.is_empty() {
         return back(Notice::UnitFieldsEmpty);
     }
+    if name.chars().count() > 100 || id.chars().count() > 100 {
+        return back(Notice::UnitNameTooLong);
+    }
     // With the registry known, only its units (and case owners) exist: a new id would be a
     // unit respond refuses.
     match state.store.has_registry() {

@@ -58,14 +58,6 @@ pub(crate) fn matches(
         && want(sentiment).is_none_or(|s| item_sentiment == Some(s))
 }
 
-fn required(what: &str, v: &str) -> ApiResult<()> {
-    if v.trim().is_empty() {
-        Err(ApiError::BadRequest(format!("{what}不能为空")))
-    } else {
-        Ok(())
-    }
-}
-
 /// Publish one command and answer 202 with its message id.
 async fn send_command(
     state: &SharedState,
