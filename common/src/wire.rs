@@ -857,6 +857,9 @@ pub struct SourceHealth {
     pub source_id: String,
     #[serde(default)]
     pub url: String,
+    /// The outlet's name when the source's config gives one (people never read source ids).
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default)]
     pub last_attempt_at: Option<DateTime<Utc>>,
     #[serde(default)]

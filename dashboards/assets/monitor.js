@@ -21,7 +21,7 @@
     const f = {
       priority: $('f-priority').value,
       district: $('f-district').value,
-      source: $('f-source').value.trim(),
+      source: $('f-source').value,
       sentiment: $('f-sentiment').value,
     };
     const q = new URLSearchParams();
@@ -65,7 +65,7 @@
     return el('li', { class: fresh ? 'item fresh' : 'item', dataset: { doc: i.doc_id, event: i.event_id } }, [
       el('div', { class: 'meta' }, [
         el('time', { text: fmtTime(i.detected_at, me.utc_offset_hours) }),
-        el('span', { class: 'site', text: i.site_name || i.source_id }),
+        el('span', { class: 'site', text: i.source_name }),
       ]),
       title,
       el('p', { class: 'summary', text: i.summary || '' }),
@@ -290,6 +290,16 @@
     renderStream(); renderEvents(); renderDeadlines(); renderDistricts(); renderStats();
   }
 
+  // The source filter, by outlet name; sources that appear later are added, the choice kept.
+  async function loadSources() {
+    const sources = await getJSON('/api/sources').catch(() => null);
+    if (!sources) return;
+    const sel = $('f-source');
+    const keep = sel.value;
+    sel.replaceChildren(el('option', { value: '', text: '全部' }), ...sources.map((s) => el('option', { value: s.id, text: s.name })));
+    sel.value = keep;
+  }
+
   function reconnect() {
     connect();
     load().catch((e) => toast(e.message, true));
@@ -301,8 +311,8 @@
     YQ.options($('f-sentiment'), 'sentiment', '全部');
     const ds = $('f-district');
     ds.replaceChildren(el('option', { value: '', text: '全部' }), ...me.districts.map((d) => el('option', { value: d, text: d })));
-    for (const id of ['f-priority', 'f-district', 'f-sentiment']) $(id).addEventListener('change', reconnect);
-    $('f-source').addEventListener('change', reconnect);
+    await loadSources();
+    for (const id of ['f-priority', 'f-district', 'f-sentiment', 'f-source']) $(id).addEventListener('change', reconnect);
     const isDesk = me.role === 'desk' || me.role === 'admin';
     for (const b of document.querySelectorAll('.desk-only')) b.hidden = !isDesk;
 
@@ -339,7 +349,7 @@
     connect();
     await load().catch((e) => toast(e.message, true));
     setInterval(() => YQCases.tick(document), 1000);
-    setInterval(() => renderDistricts(), 30000);
+    setInterval(() => { renderDistricts(); loadSources(); }, 30000);
   }
 
   document.addEventListener('DOMContentLoaded', start);

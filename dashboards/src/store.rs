@@ -27,6 +27,36 @@ pub struct StoredItem {
     /// Marked by a desk officer as notified by the cyberspace office.
     #[serde(default)]
     pub notified_at: Option<DateTime<Utc>>,
+    /// The outlet's name as known when the item arrived, for an item that does not name it.
+    #[serde(default)]
+    pub source_name: Option<String>,
+}
+
+impl StoredItem {
+    /// What the desk reads as 来源: the item's outlet, else its source's, never a source id.
+    pub fn outlet(&self) -> &str {
+        self.doc
+            .site_name
+            .as_deref()
+            .or(self.source_name.as_deref())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or("未注明来源")
+    }
+}
+
+/// A source's name for people, and whether its config gave it (then items do not rename it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SourceName {
+    name: String,
+    #[serde(default)]
+    configured: bool,
+}
+
+/// A source as the desk's filter offers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceRef {
+    pub id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +207,8 @@ pub struct Store {
     unit_names: sled::Tree,
     /// Command id → [`SentCommand`]: what was sent from here and what respond made of it.
     commands: sled::Tree,
+    /// Source id → its outlet name (from the source's config, else from its items).
+    source_names: sled::Tree,
     item_count: AtomicU64,
     event_count: AtomicU64,
     case_count: AtomicU64,
@@ -218,6 +250,7 @@ impl Store {
             registry: db.open_tree("registry")?,
             unit_names: db.open_tree("unit_names")?,
             commands: db.open_tree("commands")?,
+            source_names: db.open_tree("source_names")?,
             item_count: AtomicU64::new(0),
             event_count: AtomicU64::new(0),
             case_count: AtomicU64::new(0),
@@ -285,8 +318,10 @@ impl Store {
             return Ok((Applied::Updated, old));
         }
         let seq = self.db.db().generate_id()?;
+        self.learn_source_name(&doc.source_id, doc.site_name.as_deref(), false)?;
         let item = StoredItem {
             seq,
+            source_name: self.source_name(&doc.source_id)?,
             doc,
             notified_at: None,
         };
@@ -574,6 +609,7 @@ impl Store {
     // ---- sources ----------------------------------------------------------------------------
 
     pub fn apply_source_health(&self, h: SourceHealth) -> Result<Applied, Error> {
+        self.learn_source_name(&h.source_id, h.name.as_deref(), true)?;
         let key = h.source_id.as_bytes().to_vec();
         if let Some(old) = self.sources.get(&key)? {
             let old: SourceHealth = dec(&old)?;
@@ -586,6 +622,77 @@ impl Store {
         }
         self.sources.insert(key, enc(&h)?)?;
         Ok(Applied::New)
+    }
+
+    /// Remember a source's outlet name; a configured name is kept over what items say.
+    fn learn_source_name(
+        &self,
+        source_id: &str,
+        name: Option<&str>,
+        configured: bool,
+    ) -> Result<(), Error> {
+        let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+            return Ok(());
+        };
+        let old: Option<SourceName> = self
+            .source_names
+            .get(source_id.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()?;
+        let keep = old
+            .as_ref()
+            .is_some_and(|o| o.name == name || (o.configured && !configured));
+        if !keep {
+            let new = SourceName {
+                name: name.to_string(),
+                configured,
+            };
+            self.source_names.insert(source_id.as_bytes(), enc(&new)?)?;
+        }
+        Ok(())
+    }
+
+    pub fn source_name(&self, source_id: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .source_names
+            .get(source_id.as_bytes())?
+            .map(|b| dec::<SourceName>(&b))
+            .transpose()?
+            .map(|n| n.name))
+    }
+
+    /// Every source the desk can filter by, by name: those named by their config or items,
+    /// then those only known from their health reports (by the host they are fetched from).
+    pub fn source_list(&self) -> Result<Vec<SourceRef>, Error> {
+        let mut out = Vec::new();
+        for r in self.source_names.iter() {
+            let (k, v) = r?;
+            let n: SourceName = dec(&v)?;
+            out.push(SourceRef {
+                id: String::from_utf8_lossy(&k).into_owned(),
+                name: n.name,
+            });
+        }
+        for h in self.sources()? {
+            if !out.iter().any(|s| s.id == h.source_id) {
+                let name = h
+                    .url
+                    .split("://")
+                    .nth(1)
+                    .and_then(|rest| rest.split(['/', '?', '#']).next())
+                    .filter(|host| !host.is_empty())
+                    .map_or_else(
+                        || "未命名来源".to_string(),
+                        |host| format!("未命名来源（{host}）"),
+                    );
+                out.push(SourceRef {
+                    id: h.source_id,
+                    name,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     pub fn sources(&self) -> Result<Vec<SourceHealth>, Error> {

@@ -42,10 +42,13 @@ pub struct ItemView {
     pub priority_keys: Vec<&'static str>,
     pub sentiment_label: &'static str,
     pub notified_at: Option<DateTime<Utc>>,
+    /// The outlet (来源) as people name it, never the internal source id.
+    pub source_name: String,
 }
 
 pub fn item_view(item: &StoredItem) -> ItemView {
     ItemView {
+        source_name: item.outlet().to_string(),
         link: safe_link(item.doc.url.as_deref()),
         district: county_of(&item.doc.jurisdiction).map(String::from),
         priority_keys: item
@@ -73,6 +76,8 @@ pub struct LiveItem {
     pub link: Option<String>,
     pub site_name: Option<String>,
     pub source_id: String,
+    /// The outlet (来源) as people name it, never the internal source id.
+    pub source_name: String,
     pub detected_at: DateTime<Utc>,
     pub priority_keys: Vec<&'static str>,
     pub district: Option<String>,
@@ -95,6 +100,7 @@ pub fn live_item(item: &StoredItem) -> LiveItem {
         link: safe_link(d.url.as_deref()),
         site_name: d.site_name.clone(),
         source_id: d.source_id.clone(),
+        source_name: item.outlet().to_string(),
         detected_at: d.detected_at,
         priority_keys: d.priorities.iter().map(|p| p.priority.as_str()).collect(),
         district: county_of(&d.jurisdiction).map(String::from),

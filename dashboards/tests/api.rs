@@ -976,3 +976,89 @@ async fn people_get_chinese_json_errors_and_texts_have_limits() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_and_the_source_filter_name_outlets_not_source_ids() {
+    let h = Harness::start(public_config()).await;
+    let http = reqwest::Client::new();
+    let t0 = Utc::now();
+    // A configured name arrives with the source's health; a feed's items carry theirs.
+    h.send(
+        topics::SOURCE_HEALTH,
+        "gov-feed",
+        common::wire::SourceHealth {
+            source_id: "gov-feed".into(),
+            url: "https://www.guiyang.gov.cn/atom.xml".into(),
+            name: Some("贵阳市人民政府网".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    h.send(
+        topics::SOURCE_HEALTH,
+        "quiet",
+        common::wire::SourceHealth {
+            source_id: "quiet".into(),
+            url: "https://news.example.cn/rss".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    h.wait_json(&http, "/api/sources", |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    let mut gov = doc("g1", "ev-1", "市政府常务会议召开", "南明区", t0);
+    gov.source_id = "gov-feed".into();
+    gov.site_name = None;
+    h.item(gov).await;
+    let mut paper = doc("p1", "ev-2", "云岩区道路改造完工", "云岩区", t0);
+    paper.source_id = "gyrb-feed".into();
+    h.item(paper).await;
+    let items = h
+        .wait_json(&http, "/api/items", |v| {
+            v.as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    let outlet = |id: &str| {
+        items
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["doc_id"] == id))
+            .map(|i| i["source_name"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(outlet("g1"), "贵阳市人民政府网");
+    assert_eq!(outlet("p1"), "贵阳日报");
+    let sources = h.get_json(&http, "/api/sources").await;
+    let names: Vec<(String, String)> = sources
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_string(),
+                s["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("gov-feed", "贵阳市人民政府网"),
+        ("gyrb-feed", "贵阳日报"),
+        ("quiet", "未命名来源（news.example.cn）"),
+    ] {
+        assert!(
+            names.contains(&(want.0.to_string(), want.1.to_string())),
+            "{names:?}"
+        );
+    }
+    // The icon is served where browsers look for it.
+    let res = h.get(&http, "/favicon.ico").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/svg+xml")
+    );
+    h.stop().await;
+}

@@ -1015,3 +1015,70 @@ async fn a_command_the_tracker_rejects_shows_its_reason_and_a_closed_case_offers
     respond.stop().await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_names_outlets_and_every_district_with_its_own_icon_and_cjk_fonts() {
+    let d = driver().await;
+    let h = Harness::start_with_users_at(private_config(), USERS, noon_clock()).await;
+    let now = h.now();
+    let mut post = doc("wb-1", "ev-1", "南明区某路口积水严重", "南明区", now);
+    post.source_id = "demo-weibo".into();
+    post.site_name = Some("微博".into());
+    h.item(post).await;
+    // Items in every district, so the report's chart has ten labels to show.
+    let districts = private_config().ui.districts;
+    for (i, county) in districts.iter().enumerate() {
+        h.item(doc(
+            &format!("d{i}"),
+            "ev-2",
+            &format!("{county}信息{i}"),
+            county,
+            now,
+        ))
+        .await;
+    }
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    let site = wait_css(&c, "li.item[data-doc='wb-1'] .site").await;
+    assert_eq!(site.text().await.expect("text"), "微博");
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#f-source option')].some(o => o.value === 'demo-weibo' && o.textContent === '微博')",
+    )
+    .await;
+    let rows = js(
+        &c,
+        "return [...document.querySelectorAll('li.item .site')].map(s => s.textContent)",
+    )
+    .await;
+    assert!(
+        rows.as_array()
+            .is_some_and(|a| a.iter().all(|s| s == "微博" || s == "贵阳日报")),
+        "outlet names, never source ids: {rows}"
+    );
+    let font = js(&c, "return getComputedStyle(document.body).fontFamily").await;
+    for name in [
+        "Microsoft YaHei",
+        "PingFang SC",
+        "Noto Sans CJK SC",
+        "WenQuanYi",
+    ] {
+        assert!(font.as_str().is_some_and(|f| f.contains(name)), "{font}");
+    }
+    let icon = js(
+        &c,
+        "return fetch(document.querySelector('link[rel=icon]').href).then(r => r.status + ' ' + r.headers.get('content-type'))",
+    )
+    .await;
+    assert_eq!(icon, "200 image/svg+xml");
+
+    c.goto(&h.url("/reports")).await.expect("reports");
+    wait_css(&c, "#chart-district canvas").await;
+    wait_js(
+        &c,
+        "const o = echarts.getInstanceByDom(document.getElementById('chart-district')).getOption(); return o.xAxis[0].data.length === 10 && o.xAxis[0].axisLabel.interval === 0",
+    )
+    .await;
+    c.close().await.expect("close");
+    h.stop().await;
+}

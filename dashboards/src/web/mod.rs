@@ -58,6 +58,7 @@ pub fn router(state: SharedState) -> Router {
         // The outcome of a command, for the user who sent it (checked in the handler).
         .get("/api/commands/{id}", signed_in, api::cases::command_outcome)
         .get("/api/items", feed, api::items::list)
+        .get("/api/sources", feed, api::items::sources)
         .post(
             "/api/items/{id}/notify",
             Rule::write(DESK),
@@ -112,6 +113,8 @@ pub fn router(state: SharedState) -> Router {
             pages::change_password,
         )
         .get("/assets/{*path}", Rule::OPEN, asset)
+        // Browsers ask for it whatever the page says.
+        .get("/favicon.ico", Rule::OPEN, favicon)
         .into_router()
         .layer(middleware::from_fn(rejection::chinese_errors))
         .layer(middleware::from_fn_with_state(
@@ -248,6 +251,7 @@ macro_rules! asset {
 /// Everything the browser loads, compiled into the binary: the UI works on an offline intranet.
 const ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("cases.js", "text/javascript; charset=utf-8"),
     asset!("monitor.js", "text/javascript; charset=utf-8"),
@@ -266,6 +270,10 @@ pub(crate) const MONITOR_HTML: &str = include_str!("../../assets/monitor.html");
 pub(crate) const INBOX_HTML: &str = include_str!("../../assets/inbox.html");
 pub(crate) const REPORTS_HTML: &str = include_str!("../../assets/reports.html");
 pub(crate) const OPS_HTML: &str = include_str!("../../assets/ops.html");
+
+async fn favicon() -> Response {
+    asset(axum::extract::Path("favicon.svg".to_string())).await
+}
 
 async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.path == path) {
