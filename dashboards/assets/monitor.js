@@ -53,7 +53,13 @@
       el('button', {
         type: 'button', class: 'notify', text: '标记网信通报',
         on: { click: async () => {
-          try { await api('POST', '/api/items/' + encodeURIComponent(i.doc_id) + '/notify'); toast('已标记为网信部门通报'); } catch (e) { toast(e.message, true); }
+          try {
+            const r = await api('POST', '/api/items/' + encodeURIComponent(i.doc_id) + '/notify');
+            toast('已标记为网信部门通报');
+            for (const id of (r.message_ids || [])) {
+              YQ.follow(id).then((o) => { if (o.status === 'rejected') toast('网信通报未登记：' + o.message, true); });
+            }
+          } catch (e) { toast(e.message, true); }
         } },
       }),
       el('button', {

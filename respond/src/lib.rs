@@ -12,7 +12,8 @@
 //! - [`registry`]: the unit registry published on `yuqing.unit-registry.v1` for the screens.
 //! - [`store`]: sled persistence and the read API ([`CaseStore`]) for dashboards and tools.
 //! - [`notify`]: webhook, DingTalk, WeCom and SMTP delivery.
-//! - [`tracker`]: the running stage: consumers, deadline loop, publisher, outbox.
+//! - [`tracker`]: the running stage: consumers, deadline loop, outbox; `publish` drains the
+//!   committed case events and command results to the bus.
 //! - [`tools`]: `yuqing assign --jsonl`.
 //!
 //! # Invariants
@@ -29,6 +30,7 @@ pub mod case;
 pub mod config;
 pub mod notify;
 pub mod plan;
+mod publish;
 pub mod registry;
 pub mod store;
 pub mod tools;
