@@ -220,6 +220,7 @@ async fn on_case_event(
     env: common::Envelope<CaseEvent>,
 ) -> Result<(), HandlerError> {
     let (applied, case) = s.store.apply_case_event(env.payload).map_err(retryable)?;
+    let case = s.store.named(case).map_err(retryable)?;
     durable(&s).await?;
     s.metrics.count_message("case_events");
     if applied != Applied::Unchanged {

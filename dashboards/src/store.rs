@@ -554,15 +554,31 @@ impl Store {
         }
     }
 
+    /// Every case, its owner under the name the admin gave the unit (if any).
     pub fn cases(&self) -> Result<Vec<StoredCase>, Error> {
         self.cases
             .iter()
-            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+            .map(|r| {
+                r.map_err(Error::from)
+                    .and_then(|(_, v)| dec(&v))
+                    .and_then(|c| self.named(c))
+            })
             .collect()
     }
 
     pub fn case(&self, id: &str) -> Result<Option<StoredCase>, Error> {
-        self.cases.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
+        self.cases
+            .get(id.as_bytes())?
+            .map(|b| dec(&b).and_then(|c| self.named(c)))
+            .transpose()
+    }
+
+    /// One name per unit on every screen: an admin rename applies to the cases' owners too.
+    pub fn named(&self, mut c: StoredCase) -> Result<StoredCase, Error> {
+        if let Some(name) = self.unit_names.get(c.case.owner.id.as_bytes())? {
+            c.case.owner.name = String::from_utf8_lossy(&name).into_owned();
+        }
+        Ok(c)
     }
 
     pub fn put_judgement(&self, event_id: &str, j: &Judgement) -> Result<(), Error> {

@@ -498,6 +498,9 @@ async fn unit_lists_are_the_whole_registry_by_name_and_a_rename_sticks() {
         unit_list(&units).contains(&("education".into(), "市教育局（市语委）".into())),
         "{units}"
     );
+    // ...and the case of that unit says the same name.
+    let c = h.get_json(&admin, "/api/cases/c-edu").await;
+    assert_eq!(c["case"]["owner"]["name"], "市教育局（市语委）");
     // A unit the registry does not have cannot be made up in /admin.
     admin
         .post(h.url("/admin/units"))

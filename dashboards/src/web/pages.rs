@@ -306,7 +306,7 @@ pub async fn admin(
     body.push_str(&format!(
         r#"</tbody></table><h2>单位更名</h2><form method="post" action="/admin/units" class="grid-form">
 <input type="hidden" name="csrf" value="{csrf}"><label>编号<input name="id" required></label><label>名称<input name="name" required></label><button type="submit">保存</button></form>
-<p class="hint">单位来自响应模块的单位名录（respond.units），案件中出现的责任单位也会列入；更名只改变看板上显示的名称。</p></section>"#
+<p class="hint">单位来自响应模块的单位名录（respond.units），案件中出现的责任单位也会列入；更名后看板各处（名单、案件、报告）显示新名称；通知仍用响应模块名录中的名称。</p></section>"#
     ));
     page(
         "管理",
