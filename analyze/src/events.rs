@@ -12,6 +12,10 @@
 //! both name only the city (贵阳, no district) the signature needs half the usual word overlap
 //! too — the city has several fires a day.
 //!
+//! An event is headed by its most informative current report ([`replaces`]): a sentence over a
+//! bare tag (a post whose first words are "紧急扩散" is headed by its first real sentence), a
+//! report over a post, and the latest casualty figure over the first.
+//!
 //! This module is pure: it holds the state and is told the time; the stage persists it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -39,6 +43,9 @@ pub struct Item<'a> {
     pub doc_id: &'a str,
     pub source_id: &'a str,
     pub title: &'a str,
+    /// The item's text (a post's whole text, an article's body): where a headline is looked
+    /// for when the title is a bare tag.
+    pub text: &'a str,
     /// A post on a social platform (its "title" is the start of the post).
     pub social: bool,
     pub detected_at: DateTime<Utc>,
@@ -69,6 +76,84 @@ pub struct EventState {
     /// Whether the title is still that of a social post (a titled report replaces it).
     #[serde(default)]
     pub title_from_social: bool,
+    /// When the item that gave the headline was detected, and the casualty figures it reported.
+    #[serde(default)]
+    pub headline_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub headline_casualties: Casualties,
+}
+
+/// The casualty figures one report gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Casualties {
+    pub deaths: Option<u32>,
+    pub injured: Option<u32>,
+    pub missing: Option<u32>,
+}
+
+impl Casualties {
+    pub fn of(s: &SeverityProposal) -> Casualties {
+        Casualties {
+            deaths: s.deaths,
+            injured: s.injured,
+            missing: s.missing,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.deaths.is_some() || self.injured.is_some() || self.missing.is_some()
+    }
+}
+
+/// A text says something when it has at least this many letters (汉字, digits, Latin letters):
+/// "紧急扩散", "转发" or "突发！" do not, "乌当区一仓库发生火灾" does.
+const HEADLINE_MIN_CHARS: usize = 6;
+/// A headline taken from a text is cut at this many characters.
+const HEADLINE_MAX_CHARS: usize = 60;
+
+fn says_something(text: &str) -> bool {
+    text.chars().filter(|c| c.is_alphanumeric()).count() >= HEADLINE_MIN_CHARS
+}
+
+/// The headline an item offers its event: its title when that says something, else the first
+/// sentence of its text that does (a post whose first words are a call such as "紧急扩散!!"),
+/// else the title as it is.
+pub fn headline_of(title: &str, text: &str) -> String {
+    let title = title.trim();
+    if says_something(title) {
+        return title.to_string();
+    }
+    text.split(['。', '！', '？', '\n', '!', '?', '；', ';'])
+        .map(str::trim)
+        .find(|s| says_something(s))
+        .map(|s| s.chars().take(HEADLINE_MAX_CHARS).collect())
+        .unwrap_or_else(|| title.to_string())
+}
+
+/// A headline as [`replaces`] weighs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Headline<'a> {
+    pub text: &'a str,
+    /// From a social post (its first words), not a report's title.
+    pub social: bool,
+    pub casualties: Casualties,
+    pub at: DateTime<Utc>,
+}
+
+/// Whether `new` should become the event's headline instead of `cur`: a sentence over a bare
+/// tag, a report over a post, and a later report with other casualty figures over an earlier
+/// one (the desk must read the latest toll, not the first).
+pub fn replaces(cur: &Headline, new: &Headline) -> bool {
+    if !says_something(new.text) {
+        return false;
+    }
+    if !says_something(cur.text) {
+        return true;
+    }
+    if cur.social != new.social {
+        return cur.social;
+    }
+    new.casualties.any() && new.casualties != cur.casualties && new.at >= cur.at
 }
 
 const MAX_TERMS: usize = 40;
@@ -335,7 +420,6 @@ impl Events {
         let mut s = self.events.remove(&id).unwrap_or_else(|| EventState {
             update: EventUpdate {
                 event_id: id.clone(),
-                title: item.title.to_string(),
                 first_detected_at: item.detected_at,
                 last_seen_at: item.detected_at,
                 ..EventUpdate::default()
@@ -345,11 +429,26 @@ impl Events {
         });
         let a = item.analysis;
         let u = &mut s.update;
-        // The desk reads events by their title: a report's headline says what happened better
-        // than the first words of an eyewitness post that happened to arrive first.
-        if u.title.is_empty() || (s.title_from_social && !item.social && !item.title.is_empty()) {
-            u.title = item.title.to_string();
+        // The desk reads events by their title: the most informative current report, not
+        // whichever item came first (see `replaces`).
+        let text = headline_of(item.title, item.text);
+        let candidate = Headline {
+            text: &text,
+            social: item.social,
+            casualties: Casualties::of(&a.severity),
+            at: item.detected_at,
+        };
+        let current = Headline {
+            text: &u.title,
+            social: s.title_from_social,
+            casualties: s.headline_casualties,
+            at: s.headline_at.unwrap_or(u.first_detected_at),
+        };
+        if u.title.is_empty() || replaces(&current, &candidate) {
             s.title_from_social = item.social;
+            s.headline_casualties = candidate.casualties;
+            s.headline_at = Some(item.detected_at);
+            u.title = text;
         }
         u.first_detected_at = u.first_detected_at.min(item.detected_at);
         u.last_seen_at = u.last_seen_at.max(item.detected_at);
@@ -547,6 +646,7 @@ mod tests {
                     doc_id: doc,
                     source_id: "s",
                     title,
+                    text: body,
                     social: title.is_empty(),
                     detected_at: t0 + Duration::minutes(*minutes),
                     source_weight: 1.0,
@@ -799,6 +899,7 @@ mod tests {
                     doc_id: doc,
                     source_id: doc,
                     title,
+                    text: body,
                     social,
                     detected_at: t0,
                     source_weight: 1.0,
@@ -817,6 +918,154 @@ mod tests {
                 (1, "#乌当区火灾# 好大的烟".to_string()),
                 (2, "乌当区一仓库发生火灾 无人员伤亡".to_string()),
                 (3, "乌当区一仓库发生火灾 无人员伤亡".to_string()),
+            ]
+        );
+    }
+
+    fn headline(
+        text: &str,
+        social: bool,
+        deaths: Option<u32>,
+        minutes: i64,
+    ) -> (String, bool, Casualties, DateTime<Utc>) {
+        (
+            text.to_string(),
+            social,
+            Casualties {
+                deaths,
+                ..Casualties::default()
+            },
+            start() + Duration::minutes(minutes),
+        )
+    }
+
+    /// Which of a sequence of candidate headlines the event shows after each (pure).
+    fn shown(candidates: &[(String, bool, Casualties, DateTime<Utc>)]) -> Vec<String> {
+        let mut cur: Option<&(String, bool, Casualties, DateTime<Utc>)> = None;
+        let mut out = Vec::new();
+        for c in candidates {
+            let take = match cur {
+                None => true,
+                Some(h) => replaces(
+                    &Headline {
+                        text: &h.0,
+                        social: h.1,
+                        casualties: h.2,
+                        at: h.3,
+                    },
+                    &Headline {
+                        text: &c.0,
+                        social: c.1,
+                        casualties: c.2,
+                        at: c.3,
+                    },
+                ),
+            };
+            if take {
+                cur = Some(c);
+            }
+            out.push(cur.map(|h| h.0.clone()).unwrap_or_default());
+        }
+        out
+    }
+
+    #[test]
+    fn the_headline_is_the_latest_toll_and_never_a_bare_tag() {
+        let first = "开阳县一煤矿发生瓦斯爆炸 已致3人死亡";
+        let later = "开阳县煤矿瓦斯爆炸事故死亡人数升至11人";
+        assert_eq!(
+            shown(&[
+                headline("紧急扩散", true, None, 0),
+                headline(first, false, Some(3), 10),
+                headline("开阳县煤矿事故现场图片", false, None, 20),
+                headline(later, false, Some(11), 30),
+                // An older report arriving late does not turn the toll back.
+                headline("开阳县一煤矿发生瓦斯爆炸 2人死亡", false, Some(2), 5),
+                headline("转发", false, Some(12), 40),
+                headline("现场好多救护车，听说死了十几个人", true, Some(12), 50),
+            ]),
+            ["紧急扩散", first, first, later, later, later, later,]
+        );
+    }
+
+    #[test]
+    fn a_post_that_opens_with_a_call_is_headed_by_its_first_real_sentence() {
+        assert_eq!(
+            headline_of(
+                "紧急扩散",
+                "紧急扩散!!网传息烽县今晚要发生8级地震,大家千万不要在家里睡觉!!消息可靠!"
+            ),
+            "网传息烽县今晚要发生8级地震,大家千万不要在家里睡觉"
+        );
+        assert_eq!(
+            headline_of("乌当区一仓库发生火灾 无人员伤亡", "正文"),
+            "乌当区一仓库发生火灾 无人员伤亡"
+        );
+        // Nothing better to offer: the title stays.
+        assert_eq!(headline_of("转发", "转发!"), "转发");
+    }
+
+    /// Through clustering with the real analyzer: the follow-up with the new toll heads the
+    /// event, and a post's call to spread gives way to its sentence.
+    #[test]
+    fn an_event_is_retitled_by_the_follow_up_with_the_new_toll() {
+        let analyzer = analyzer();
+        let flags = common::wire::DocFlags::default();
+        let mut events = Events::default();
+        let mut titles = Vec::new();
+        for (doc, minutes, social, title, body) in [
+            (
+                "post",
+                0,
+                true,
+                "紧急扩散",
+                "紧急扩散!!开阳县一个煤矿发生爆炸了,好多救护车往那边去",
+            ),
+            (
+                "news1",
+                10,
+                false,
+                "开阳县一煤矿发生瓦斯爆炸 已致3人死亡",
+                "开阳县一煤矿今日发生瓦斯爆炸事故，已致3人死亡，救援正在进行。",
+            ),
+            (
+                "news2",
+                60,
+                false,
+                "开阳县煤矿瓦斯爆炸事故死亡人数升至11人",
+                "开阳县煤矿瓦斯爆炸事故死亡人数升至11人，另有2人受伤。",
+            ),
+        ] {
+            let a = analyzer.analyze(&Input {
+                title,
+                body,
+                social,
+                ..Input::default()
+            });
+            let s = events.add(
+                &Item {
+                    doc_id: doc,
+                    source_id: doc,
+                    title,
+                    text: body,
+                    social,
+                    detected_at: start() + Duration::minutes(minutes),
+                    source_weight: 1.0,
+                    engagement: 0,
+                    near_duplicate_of: None,
+                    flags: &flags,
+                    analysis: &a,
+                },
+                &params(),
+            );
+            titles.push((s.update.doc_count, s.update.title));
+        }
+        assert_eq!(
+            titles,
+            [
+                (1, "开阳县一个煤矿发生爆炸了,好多救护车往那边去".to_string()),
+                (2, "开阳县一煤矿发生瓦斯爆炸 已致3人死亡".to_string()),
+                (3, "开阳县煤矿瓦斯爆炸事故死亡人数升至11人".to_string()),
             ]
         );
     }

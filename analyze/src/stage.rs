@@ -400,6 +400,7 @@ fn finish(
             doc_id: &doc.doc_id,
             source_id: &doc.source_id,
             title: &doc.title,
+            text: &doc.body,
             social: doc.source_kind == SourceKind::Social,
             detected_at: doc.fetched_at,
             source_weight: doc.source_weight,

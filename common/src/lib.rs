@@ -1,10 +1,12 @@
 #![warn(clippy::unwrap_used)]
 //! Shared by every yuqing stage: the wire contract, topic names, the bus (Kafka and embedded),
-//! layered config, injected time and shutdown. It knows nothing of crawling, segmentation,
-//! cases or HTML.
+//! layered config, injected time and shutdown. It knows nothing of crawling, segmentation or
+//! HTML, and of cases only what the wire contract must say for both sides of it: which case
+//! command a case state accepts and what a command must be on its own ([`commands`]).
 
 pub mod bus;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod durable;
 pub mod shutdown;

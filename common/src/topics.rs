@@ -10,6 +10,8 @@
 //! | `yuqing.source-health.v1` | [`crate::wire::SourceHealth`] | source id |
 //! | `yuqing.notifications.v1` | [`crate::wire::NotificationRequest`] | kind |
 //! | `yuqing.dead-letter.v1` | [`crate::wire::DeadLetter`] | original topic |
+//! | `yuqing.unit-registry.v1` | [`crate::wire::UnitRegistry`] | `registry` |
+//! | `yuqing.command-results.v1` | [`crate::wire::CommandResult`] | case id (or command id) |
 //!
 //! Keys keep one event's (or one case's) messages in one partition, hence in order.
 
@@ -22,8 +24,13 @@ pub const SOURCE_HEALTH: &str = "yuqing.source-health.v1";
 pub const DEAD_LETTER: &str = "yuqing.dead-letter.v1";
 /// Messages for people that are not about one case (the daily report); respond delivers them.
 pub const NOTIFICATIONS: &str = "yuqing.notifications.v1";
+/// The whole unit registry, republished by respond (which owns it) at start and daily, so every
+/// unit list on the screens names the same units.
+pub const UNIT_REGISTRY: &str = "yuqing.unit-registry.v1";
+/// What became of each case command (accepted, or rejected and why), for the person who sent it.
+pub const COMMAND_RESULTS: &str = "yuqing.command-results.v1";
 
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 10] = [
     RAW_DOCUMENTS,
     ANALYZED_DOCUMENTS,
     EVENT_UPDATES,
@@ -32,6 +39,8 @@ pub const ALL: [&str; 8] = [
     SOURCE_HEALTH,
     DEAD_LETTER,
     NOTIFICATIONS,
+    UNIT_REGISTRY,
+    COMMAND_RESULTS,
 ];
 
 /// Consumer group names: one per consuming stage.

@@ -498,6 +498,22 @@ impl CaseState {
     pub fn is_open(self) -> bool {
         !matches!(self, CaseState::Closed)
     }
+
+    /// The state's name on the screens and in messages.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            CaseState::New => "新建",
+            CaseState::Assigned => "已交办",
+            CaseState::Acknowledged => "已接收",
+            CaseState::Responding => "回应中",
+            CaseState::Responded => "已回应",
+            CaseState::Closed => "已办结",
+            CaseState::Disputed => "有异议",
+            CaseState::Reassigned => "已改派",
+            CaseState::Reopened => "重新打开",
+            CaseState::Unknown => "未知状态",
+        }
+    }
 }
 
 /// The response-time tier of seed (七.4).
@@ -544,6 +560,35 @@ pub struct Deadline {
 pub struct UnitRef {
     pub id: String,
     pub name: String,
+}
+
+/// respond → dashboards: the whole unit registry (respond owns it, in its config), so that
+/// every unit a person can pick is one respond accepts, shown by its name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnitRegistry {
+    /// In registry order (desks, city departments, districts and counties).
+    pub units: Vec<RegistryUnit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryUnit {
+    pub id: String,
+    pub name: String,
+    /// `desk`, `city_department`, `county`, or a kind a newer respond added.
+    #[serde(default)]
+    pub kind: String,
+    /// Other spellings respond accepts for the unit.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl RegistryUnit {
+    pub fn to_ref(&self) -> UnitRef {
+        UnitRef {
+            id: self.id.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// The seed's (七.3) kinds of disposition.
@@ -743,6 +788,27 @@ pub struct CaseCommandRequest {
     pub command: CaseCommand,
 }
 
+/// respond → dashboards: what became of one case command, so that the person who sent it sees
+/// a rejection in words instead of a `202` that silently led nowhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    /// The command's message id (what the dashboards answered `202` with).
+    pub command_id: String,
+    /// The case it concerned (for an accepted open, the case it opened).
+    #[serde(default)]
+    pub case_id: Option<String>,
+    pub actor: Actor,
+    /// `open`, `acknowledge`, ... ([`crate::commands::CaseAction`]).
+    pub action: String,
+    pub accepted: bool,
+    /// Why it was rejected, machine-readable: `illegal_transition`, `unknown_unit`, ...
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Why it was rejected, for the person who sent it (Chinese).
+    #[serde(default)]
+    pub message: String,
+}
+
 /// What happened to a case, with the case as it now stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseEvent {
@@ -791,6 +857,9 @@ pub struct SourceHealth {
     pub source_id: String,
     #[serde(default)]
     pub url: String,
+    /// The outlet's name when the source's config gives one (people never read source ids).
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default)]
     pub last_attempt_at: Option<DateTime<Utc>>,
     #[serde(default)]

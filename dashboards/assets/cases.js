@@ -4,6 +4,8 @@
 
 const YQCases = (() => {
   const { el, api, label, fmtTime, toast, options } = YQ;
+  // Commands of this viewer that respond refused, per case: shown on the case until reloaded.
+  const rejections = new Map();
 
   function deadlineRow(d, m) {
     const due = Date.parse(d.due_at);
@@ -24,7 +26,6 @@ const YQCases = (() => {
       btn.disabled = true;
       try {
         await onSubmit(data);
-        toast('已提交，等待处理结果');
         f.reset();
       } catch (e) {
         toast(e.message, true);
@@ -51,19 +52,37 @@ const YQCases = (() => {
       return;
     }
     const c = detail.case;
+    // Sent means accepted for checking only: the outcome is followed and told to this viewer,
+    // a refusal in respond's words, kept on the case.
     const send = async (body) => {
-      await api('POST', '/api/cases/' + encodeURIComponent(c.case_id) + '/commands', body);
-      if (onChange) onChange();
+      const r = await api('POST', '/api/cases/' + encodeURIComponent(c.case_id) + '/commands', body);
+      toast('已提交，等待处理结果');
+      YQ.follow(r.message_id).then((o) => {
+        if (o.status === 'rejected') {
+          const list = rejections.get(c.case_id) || [];
+          list.push(o.message);
+          rejections.set(c.case_id, list);
+          toast('未执行：' + o.message, true);
+        } else if (o.status === 'accepted') {
+          toast('已执行');
+        } else {
+          toast('处理结果尚未返回，请稍后查看办理记录', true);
+        }
+        if (container.isConnected) render(container, caseId, onChange);
+        if (onChange) onChange();
+      });
     };
+    const can = new Set(c.allowed_actions || []);
     const parts = [
       el('h2', { class: 'case-title', text: c.title }),
+      ...(rejections.get(c.case_id) || []).map((m) => el('p', { class: 'rejection', role: 'alert', text: '您提交的指令未执行：' + m })),
       el('dl', { class: 'facts' }, [
         el('dt', { text: '案件编号' }), el('dd', { text: c.case_id }),
         el('dt', { text: '状态' }), el('dd', { class: 'state ' + c.state, text: label('state', c.state) }),
-        el('dt', { text: '责任单位' }), el('dd', { text: `${c.owner.name}（${c.owner.id}）` }),
+        el('dt', { text: '责任单位' }), el('dd', { text: c.owner.name }),
         el('dt', { text: '分派依据' }), el('dd', { text: c.owner_reason }),
-        el('dt', { text: '时限档次' }), el('dd', { text: label('tier', c.tier) }),
-        el('dt', { text: '级别' }), el('dd', { text: (c.severity ? label('severity', c.severity) : '未定') + (c.severity_confirmed ? '（已确认）' : '（待研判）') }),
+        el('dt', { text: '级别' }), el('dd', { class: 'severity', text: c.severity_label }),
+        el('dt', { text: '时限档次' }), el('dd', { class: 'tier', text: c.tier_label }),
         el('dt', { text: '处置类型' }), el('dd', { text: c.disposition ? label('disposition', c.disposition) : '未定' }),
         el('dt', { text: '首次发现' }), el('dd', { text: fmtTime(c.detected_at, m.utc_offset_hours) }),
         el('dt', { text: '重点类别' }), el('dd', { text: (c.priorities || []).map((p) => label('priority', p)).join('、') || '—' }),
@@ -74,32 +93,34 @@ const YQCases = (() => {
     const role = m.role;
     const isUnit = role === 'unit';
     const isDesk = role === 'desk' || role === 'admin';
+    // Only what the case's state accepts is offered (the server refuses the rest anyway).
     const unitActions = () => {
       const actions = el('div', { class: 'actions' });
-      actions.append(el('button', {
+      if (can.has('acknowledge')) actions.append(el('button', {
         type: 'button', class: 'ack', text: '确认接收',
-        on: { click: async () => { try { await send({ action: 'acknowledge' }); toast('已确认接收'); } catch (e) { toast(e.message, true); } } },
+        on: { click: async () => { try { await send({ action: 'acknowledge' }); } catch (e) { toast(e.message, true); } } },
       }));
-      actions.append(form('记录回应', [
+      if (can.has('record_response')) actions.append(form('记录回应', [
         el('label', {}, ['回应类型', select('kind', 'response')]),
         el('label', {}, ['回应时间（不填为现在）', el('input', { name: 'at', type: 'datetime-local' })]),
         el('label', {}, ['证据链接', el('input', { name: 'evidence_url', type: 'url', placeholder: 'https://' })]),
-        el('label', {}, ['回应内容', el('textarea', { name: 'text', rows: '3' })]),
+        el('label', {}, ['回应内容', el('textarea', { name: 'text', rows: '3', maxlength: '5000' })]),
       ], '提交回应', (d) => {
         const body = { action: 'respond', kind: d.kind, evidence_url: d.evidence_url || null, text: d.text || '' };
         // datetime-local is in local (Beijing) time; send an explicit instant.
         if (d.at) body.at = new Date(Date.parse(d.at + ':00Z') - m.utc_offset_hours * 3600 * 1000).toISOString();
         return send(body);
       }));
-      actions.append(form('提出异议（分派有误）', [
-        el('label', {}, ['理由', el('textarea', { name: 'reason', rows: '2', required: 'required' })]),
+      if (can.has('dispute')) actions.append(form('提出异议（分派有误）', [
+        el('label', {}, ['理由', el('textarea', { name: 'reason', rows: '2', required: 'required', maxlength: '1000' })]),
       ], '提交异议', (d) => send({ action: 'dispute', reason: d.reason })));
       return actions;
     };
-    if (isUnit) parts.push(unitActions());
+    const unitCan = ['acknowledge', 'record_response', 'dispute'].some((a) => can.has(a));
+    if (isUnit && unitCan) parts.push(unitActions());
     if (isDesk) {
       const units = await YQ.getJSON('/api/units').catch(() => []);
-      const unitSel = el('select', { name: 'owner_unit_id' }, units.map((u) => el('option', { value: u.id, text: `${u.name}（${u.id}）` })));
+      const unitSel = el('select', { name: 'owner_unit_id' }, units.map((u) => el('option', { value: u.id, text: u.name })));
       unitSel.value = c.owner.id;
       const sevSel = select('severity', 'severity');
       if (c.severity) sevSel.value = c.severity;
@@ -107,23 +128,26 @@ const YQCases = (() => {
       if (c.disposition) dispSel.value = c.disposition;
       parts.push(el('div', { class: 'actions judge' }, [
         el('h3', { text: '研判' }),
-        form('确认或调整级别', [
+        can.has('change_severity') ? form('确认或调整级别', [
           el('label', {}, ['级别', sevSel]),
-          el('label', {}, ['说明', el('input', { name: 'reason', placeholder: '研判确认' })]),
-        ], '确认级别', (d) => send({ action: 'severity', severity: d.severity, reason: d.reason || '' })),
-        form('改派责任单位', [
+          el('label', {}, ['说明', el('input', { name: 'reason', placeholder: '研判确认', maxlength: '1000' })]),
+        ], '确认级别', (d) => send({ action: 'severity', severity: d.severity, reason: d.reason || '' })) : null,
+        can.has('reassign') ? form('改派责任单位', [
           el('label', {}, ['责任单位', unitSel]),
-          el('label', {}, ['理由', el('input', { name: 'reason', required: 'required' })]),
-        ], '改派', (d) => send({ action: 'reassign', owner_unit_id: d.owner_unit_id, reason: d.reason })),
-        form('处置类型（七.3）', [
+          el('label', {}, ['理由', el('input', { name: 'reason', required: 'required', maxlength: '1000' })]),
+        ], '改派', (d) => send({ action: 'reassign', owner_unit_id: d.owner_unit_id, reason: d.reason })) : null,
+        can.has('set_disposition') ? form('处置类型（七.3）', [
           el('label', {}, ['类型', dispSel]),
-        ], '确定', (d) => send({ action: 'disposition', disposition: d.disposition })),
-        form(c.state === 'closed' ? '重新打开' : '办结', [
-          el('label', {}, ['说明', el('input', { name: 'reason', required: 'required' })]),
-        ], c.state === 'closed' ? '重新打开' : '办结', (d) => send({ action: c.state === 'closed' ? 'reopen' : 'close', reason: d.reason })),
+        ], '确定', (d) => send({ action: 'disposition', disposition: d.disposition })) : null,
+        can.has('close') ? form('办结', [
+          el('label', {}, ['说明', el('input', { name: 'reason', required: 'required', maxlength: '1000' })]),
+        ], '办结', (d) => send({ action: 'close', reason: d.reason })) : null,
+        can.has('reopen') ? form('重新打开', [
+          el('label', {}, ['说明', el('input', { name: 'reason', required: 'required', maxlength: '1000' })]),
+        ], '重新打开', (d) => send({ action: 'reopen', reason: d.reason })) : null,
       ]));
       // The desk can record for a unit that reported by phone; folded away, it is not its daily work.
-      parts.push(el('details', { class: 'on-behalf' }, [el('summary', { text: '代责任单位登记（接收、回应、异议）' }), unitActions()]));
+      if (unitCan) parts.push(el('details', { class: 'on-behalf' }, [el('summary', { text: '代责任单位登记（接收、回应、异议）' }), unitActions()]));
     }
     parts.push(el('h3', { text: '办理记录' }));
     parts.push(el('ol', { class: 'log' }, (detail.log || []).map((l) => el('li', {}, [

@@ -21,7 +21,6 @@ const YQ = (() => {
       new: '新建', assigned: '已交办', acknowledged: '已接收', responding: '回应中',
       responded: '已回应', closed: '已办结', disputed: '有异议', reassigned: '已改派', reopened: '重新打开',
     },
-    tier: { major_emergency: '重大突发（5小时/24小时）', standard: '一般（48小时）' },
     deadline: {
       authoritative_info: '发布权威信息', press_conference: '举行新闻发布会',
       response: '予以回应', continued_release: '持续发布',
@@ -103,8 +102,25 @@ const YQ = (() => {
   async function getJSON(path) {
     const res = await fetch(path, { credentials: 'same-origin' });
     if (res.status === 401) { location.href = '/login'; throw new Error('请先登录'); }
-    if (!res.ok) throw new Error('请求失败 ' + res.status);
+    if (!res.ok) {
+      // The server says why in Chinese ({"error": ...}); show its words.
+      let data = null;
+      try { data = await res.json(); } catch (_) { data = null; }
+      throw new Error((data && data.error) || ('请求失败 ' + res.status));
+    }
     return res.json();
+  }
+
+  // What became of a command answered 202: polls its outcome until respond answered (or a
+  // minute passed). Resolves to {status: 'accepted' | 'rejected' | 'pending', message}.
+  async function follow(messageId) {
+    for (let i = 0; i < 120; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      let o = null;
+      try { o = await getJSON('/api/commands/' + encodeURIComponent(messageId)); } catch (_) { o = null; }
+      if (o && o.status !== 'pending') return o;
+    }
+    return { status: 'pending', message: '' };
   }
 
   function pad(n) { return String(n).padStart(2, '0'); }
@@ -176,5 +192,5 @@ const YQ = (() => {
     return m;
   }
 
-  return { LABELS, me, now, el, api, getJSON, fmtTime, countdown, toast, label, options, header };
+  return { LABELS, me, now, el, api, getJSON, follow, fmtTime, countdown, toast, label, options, header };
 })();

@@ -21,7 +21,7 @@
     const f = {
       priority: $('f-priority').value,
       district: $('f-district').value,
-      source: $('f-source').value.trim(),
+      source: $('f-source').value,
       sentiment: $('f-sentiment').value,
     };
     const q = new URLSearchParams();
@@ -53,7 +53,13 @@
       el('button', {
         type: 'button', class: 'notify', text: '标记网信通报',
         on: { click: async () => {
-          try { await api('POST', '/api/items/' + encodeURIComponent(i.doc_id) + '/notify'); toast('已标记为网信部门通报'); } catch (e) { toast(e.message, true); }
+          try {
+            const r = await api('POST', '/api/items/' + encodeURIComponent(i.doc_id) + '/notify');
+            toast('已标记为网信部门通报');
+            for (const id of (r.message_ids || [])) {
+              YQ.follow(id).then((o) => { if (o.status === 'rejected') toast('网信通报未登记：' + o.message, true); });
+            }
+          } catch (e) { toast(e.message, true); }
         } },
       }),
       el('button', {
@@ -65,7 +71,7 @@
     return el('li', { class: fresh ? 'item fresh' : 'item', dataset: { doc: i.doc_id, event: i.event_id } }, [
       el('div', { class: 'meta' }, [
         el('time', { text: fmtTime(i.detected_at, me.utc_offset_hours) }),
-        el('span', { class: 'site', text: i.site_name || i.source_id }),
+        el('span', { class: 'site', text: i.source_name }),
       ]),
       title,
       el('p', { class: 'summary', text: i.summary || '' }),
@@ -94,7 +100,7 @@
             ...((e.judgement ? e.judgement.priorities : e.priorities) || []).map((p) => el('span', { class: 'tag p-' + p, text: label('priority', p) })),
             e.judgement ? el('span', { class: 'tag judged', text: '已研判' }) : null,
             e.district ? el('span', { class: 'tag district', text: e.district }) : null,
-            e.severity_level ? el('span', { class: 'tag sev-' + e.severity_level, text: label('severity', e.severity_level) + '（拟）' }) : null,
+            e.severity_level ? el('span', { class: 'tag sev-' + e.severity_level + (e.severity_confirmed ? ' confirmed' : ' proposed'), text: e.severity_label }) : null,
             e.case_ids && e.case_ids.length ? el('span', { class: 'tag cased', text: '已立案' }) : null,
           ]),
         ]),
@@ -151,6 +157,7 @@
       return el('li', { class: 'dl ' + c.status, dataset: { due: String(Date.parse(c.next_due)), case: c.case_id } }, [
         el('button', { type: 'button', class: 'linklike', text: c.title, on: { click: () => showCase(c.case_id) } }),
         el('span', { class: 'owner', text: c.owner.name }),
+        el('span', { class: 'tag severity' + (c.severity_confirmed ? ' confirmed' : ' proposed'), text: c.severity_label }),
         ['disputed', 'reopened', 'new'].includes(c.state) ? el('span', { class: 'tag state-' + c.state, text: label('state', c.state) }) : null,
         el('span', { class: 'dl-kind', text: next ? next.label : '' }),
         el('span', { class: 'countdown', text: '' }),
@@ -193,7 +200,7 @@
         el('dt', { text: '领域/主管部门' }), el('dd', { text: `${e.domain || '—'} / ${e.department || '—'}` }),
         el('dt', { text: '首次发现' }), el('dd', { text: fmtTime(e.first_detected_at, me.utc_offset_hours) }),
         el('dt', { text: '最近' }), el('dd', { text: fmtTime(e.last_seen_at, me.utc_offset_hours) }),
-        el('dt', { text: '拟定级别' }), el('dd', { text: e.severity_level ? label('severity', e.severity_level) : '—' }),
+        el('dt', { text: '级别' }), el('dd', { class: 'severity', text: e.severity_label }),
         el('dt', { text: '机器判定类别' }), el('dd', { text: (e.priorities || []).map((p) => label('priority', p)).join('、') || '—' }),
         el('dt', { text: '关键词' }), el('dd', { text: (e.keywords || []).join('、') || '—' }),
         el('dt', { text: '案件' }), el('dd', {}, (e.case_ids || []).map((c) => el('button', { type: 'button', class: 'linklike', text: c, on: { click: () => showCase(c) } }))),
@@ -289,6 +296,16 @@
     renderStream(); renderEvents(); renderDeadlines(); renderDistricts(); renderStats();
   }
 
+  // The source filter, by outlet name; sources that appear later are added, the choice kept.
+  async function loadSources() {
+    const sources = await getJSON('/api/sources').catch(() => null);
+    if (!sources) return;
+    const sel = $('f-source');
+    const keep = sel.value;
+    sel.replaceChildren(el('option', { value: '', text: '全部' }), ...sources.map((s) => el('option', { value: s.id, text: s.name })));
+    sel.value = keep;
+  }
+
   function reconnect() {
     connect();
     load().catch((e) => toast(e.message, true));
@@ -300,14 +317,14 @@
     YQ.options($('f-sentiment'), 'sentiment', '全部');
     const ds = $('f-district');
     ds.replaceChildren(el('option', { value: '', text: '全部' }), ...me.districts.map((d) => el('option', { value: d, text: d })));
-    for (const id of ['f-priority', 'f-district', 'f-sentiment']) $(id).addEventListener('change', reconnect);
-    $('f-source').addEventListener('change', reconnect);
+    await loadSources();
+    for (const id of ['f-priority', 'f-district', 'f-sentiment', 'f-source']) $(id).addEventListener('change', reconnect);
     const isDesk = me.role === 'desk' || me.role === 'admin';
     for (const b of document.querySelectorAll('.desk-only')) b.hidden = !isDesk;
 
     // Dialogs.
     const units = isDesk ? await getJSON('/api/units').catch(() => []) : [];
-    const unitOpts = (sel, empty) => sel.replaceChildren(el('option', { value: '', text: empty }), ...units.map((u) => el('option', { value: u.id, text: `${u.name}（${u.id}）` })));
+    const unitOpts = (sel, empty) => sel.replaceChildren(el('option', { value: '', text: empty }), ...units.map((u) => el('option', { value: u.id, text: u.name })));
     unitOpts($('intake-unit'), '请选择');
     unitOpts($('case-unit'), '按规则自动分派');
     $('intake-district').replaceChildren(el('option', { value: '', text: '全市/不确定' }), ...me.districts.map((d) => el('option', { value: d, text: d })));
@@ -324,13 +341,21 @@
       ev.preventDefault();
       const d = Object.fromEntries(new FormData(ev.target).entries());
       const body = { title: d.title, event_id: d.event_id || null, severity: d.severity || null, owner_unit_id: d.owner_unit_id || null };
-      try { await api('POST', '/api/cases', body); toast('立案指令已发送'); $('case-dialog').close(); } catch (e) { toast(e.message, true); }
+      try {
+        const r = await api('POST', '/api/cases', body);
+        toast('立案指令已发送');
+        $('case-dialog').close();
+        YQ.follow(r.message_id).then((o) => {
+          if (o.status === 'rejected') toast('未立案：' + o.message, true);
+          else if (o.status === 'accepted') toast('已立案');
+        });
+      } catch (e) { toast(e.message, true); }
     });
 
     connect();
     await load().catch((e) => toast(e.message, true));
     setInterval(() => YQCases.tick(document), 1000);
-    setInterval(() => renderDistricts(), 30000);
+    setInterval(() => { renderDistricts(); loadSources(); }, 30000);
   }
 
   document.addEventListener('DOMContentLoaded', start);

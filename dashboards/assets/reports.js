@@ -21,7 +21,9 @@
   function chart(id, option) {
     if (!window.echarts) return;
     if (!charts[id]) charts[id] = echarts.init($(id));
-    charts[id].setOption(option, true);
+    // Charts draw on canvas: give them the page's CJK font stack, not the canvas default.
+    const fontFamily = getComputedStyle(document.body).fontFamily;
+    charts[id].setOption({ textStyle: { fontFamily }, ...option }, true);
   }
 
   function fmtRate(v) { return v === null || v === undefined ? '—' : v.toFixed(1) + '%'; }
@@ -60,7 +62,8 @@
     chart('chart-district', {
       title: { text: '区（市、县）分布', textStyle: { fontSize: 14 } }, tooltip: {},
       grid: { left: 40, right: 10, top: 40, bottom: 50 },
-      xAxis: { type: 'category', data: r.by_district.map((d) => d.district), axisLabel: { rotate: 30 } }, yAxis: { type: 'value', minInterval: 1 },
+      // Every district named, however many: ECharts would otherwise skip labels that crowd.
+      xAxis: { type: 'category', data: r.by_district.map((d) => d.district), axisLabel: { rotate: 30, interval: 0 } }, yAxis: { type: 'value', minInterval: 1 },
       series: [{ type: 'bar', data: r.by_district.map((d) => d.items), itemStyle: { color: '#1f618d' } }],
     });
     table('t-events', ['序号', '事件', '热度', '信息量', '属地', '类别', '级别'],

@@ -46,11 +46,11 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// show the Chinese notice (`web::notice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AccountProblem {
-    #[error("user name must be 1-64 characters without spaces")]
+    #[error("用户名须为 1-64 个字符，不含空白")]
     BadName,
-    #[error("password must have at least 10 characters")]
+    #[error("密码至少 10 个字符")]
     ShortPassword,
-    #[error("a unit account needs a unit id")]
+    #[error("责任单位账号须指定所属单位（--unit）")]
     UnitWithoutUnitId,
 }
 

@@ -173,7 +173,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                         n(e.doc_count as f64),
                         t(e.district.clone().unwrap_or_else(|| "—".into())),
                         t(e.priorities.join("、")),
-                        t(e.severity.unwrap_or("—")),
+                        t(&e.severity),
                     ]
                 })
                 .collect(),

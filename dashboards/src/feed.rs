@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use common::bus::{HandlerError, consume};
 use common::topics;
-use common::wire::{AnalyzedDocument, CaseEvent, EventUpdate, SourceHealth};
+use common::wire::{
+    AnalyzedDocument, CaseEvent, CommandResult, EventUpdate, SourceHealth, UnitRegistry,
+};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -123,6 +125,8 @@ pub async fn spawn(
             topics::CASE_COMMANDS,
             topics::RAW_DOCUMENTS,
             topics::NOTIFICATIONS,
+            topics::UNIT_REGISTRY,
+            topics::COMMAND_RESULTS,
         ])
         .await
     {
@@ -133,6 +137,13 @@ pub async fn spawn(
         supervise(&state, &shutdown, topics::EVENT_UPDATES, on_event),
         supervise(&state, &shutdown, topics::CASE_EVENTS, on_case_event),
         supervise(&state, &shutdown, topics::SOURCE_HEALTH, on_source_health),
+        supervise(&state, &shutdown, topics::UNIT_REGISTRY, on_unit_registry),
+        supervise(
+            &state,
+            &shutdown,
+            topics::COMMAND_RESULTS,
+            on_command_result,
+        ),
     ])
 }
 
@@ -208,12 +219,13 @@ async fn on_case_event(
     s: SharedState,
     env: common::Envelope<CaseEvent>,
 ) -> Result<(), HandlerError> {
-    let judged = env.payload.kind == "priorities_set";
     let (applied, case) = s.store.apply_case_event(env.payload).map_err(retryable)?;
+    let case = s.store.named(case).map_err(retryable)?;
     durable(&s).await?;
     s.metrics.count_message("case_events");
-    if applied != Applied::Unchanged && judged {
-        // The events' categories changed with the case's 研判: show them.
+    if applied != Applied::Unchanged {
+        // An event shows its case: the case's severity, its 研判 of the categories, that it
+        // has one at all. Cases change a few times a day, so every change is re-announced.
         for event_id in &case.case.event_ids {
             if let Some(ev) = s.store.event(event_id).map_err(retryable)? {
                 let view = views::event_view(&s.store, &ev).map_err(retryable)?;
@@ -242,5 +254,32 @@ async fn on_source_health(
     if applied != Applied::Unchanged {
         let _ = s.live.send(LiveMessage::new("source", &h.source_id, &h)?);
     }
+    Ok(())
+}
+
+/// Respond's unit registry: every unit list on the screens offers exactly these units.
+async fn on_unit_registry(
+    s: SharedState,
+    env: common::Envelope<UnitRegistry>,
+) -> Result<(), HandlerError> {
+    let applied = s.store.apply_registry(&env.payload).map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("unit_registry");
+    if applied != Applied::Unchanged {
+        tracing::info!(units = env.payload.units.len(), "unit registry received");
+    }
+    Ok(())
+}
+
+/// What respond made of a command: kept for the sender, whose page asks for it.
+async fn on_command_result(
+    s: SharedState,
+    env: common::Envelope<CommandResult>,
+) -> Result<(), HandlerError> {
+    s.store
+        .apply_command_result(&env.payload, env.produced_at)
+        .map_err(retryable)?;
+    durable(&s).await?;
+    s.metrics.count_message("command_results");
     Ok(())
 }

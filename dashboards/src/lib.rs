@@ -328,7 +328,7 @@ pub async fn run_with_listener(
     Ok(())
 }
 
-/// Drop items past retention and expired sessions once an hour.
+/// Drop items past retention, expired sessions and old command outcomes once an hour.
 async fn prune(state: SharedState, shutdown: common::Shutdown) {
     loop {
         let days = state.config.ui.retain_days.max(366);
@@ -341,6 +341,11 @@ async fn prune(state: SharedState, shutdown: common::Shutdown) {
         if let Err(e) = state.store.prune_sessions(state.ctx.clock.now()) {
             tracing::warn!(error = %e, "pruning sessions failed");
         }
+        // A command's outcome matters for minutes; a month covers any late answer.
+        let sent_cutoff = state.ctx.clock.now() - chrono::Duration::days(30);
+        if let Err(e) = state.store.prune_commands(sent_cutoff) {
+            tracing::warn!(error = %e, "pruning sent commands failed");
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
@@ -350,45 +355,117 @@ async fn prune(state: SharedState, shutdown: common::Shutdown) {
 
 /// Offline administration, run by the CLI while the server is stopped (sled allows one process).
 pub mod tools {
+    use std::path::{Path, PathBuf};
+
+    use common::wire::{UnitRef, UnitRegistry};
+
     use crate::store::{Role, Store};
+
+    /// What `yuqing user add` asks for.
+    pub struct NewAccount<'a> {
+        pub name: &'a str,
+        pub role: &'a str,
+        /// A unit id of the registry (the CLI resolves names and aliases with respond's
+        /// registry before calling).
+        pub unit: Option<&'a UnitRef>,
+        pub password: &'a str,
+        /// Create the dashboards' store when `data_dir` has none yet (the first admin of a new
+        /// installation); without it a mistyped or relative data directory is refused instead
+        /// of silently starting an empty one.
+        pub create: bool,
+    }
+
+    /// The store of `data_dir`, and whether it exists yet.
+    pub fn store_dir(data_dir: &Path) -> (PathBuf, bool) {
+        let dir = std::path::absolute(data_dir)
+            .unwrap_or_else(|_| data_dir.to_path_buf())
+            .join("dashboards");
+        let exists = dir.join("read-model").exists();
+        (dir, exists)
+    }
+
+    /// Create or reset an account for the CLI: refuses a data directory without a store unless
+    /// `create`, records the registry the CLI knows (so the screens name the account's unit
+    /// before respond has published it), and returns the store directory it wrote.
+    pub fn add_user(
+        config: &crate::Config,
+        data_dir: &Path,
+        account: &NewAccount<'_>,
+        registry: Option<&UnitRegistry>,
+    ) -> Result<PathBuf, crate::Error> {
+        let (dir, exists) = store_dir(data_dir);
+        if !exists && !account.create {
+            return Err(crate::Error::BadRequest(format!(
+                "数据目录 {} 中还没有看板数据（不是已运行过的 yuqing 数据目录）。请在 yuqing demo/run 所用的目录中运行，或用 --config 指定其配置；确要在此新建，请加 --create",
+                dir.parent().unwrap_or(&dir).display()
+            )));
+        }
+        let _ = config;
+        let user = new_account(
+            account.name,
+            account.role,
+            account.unit.map(|u| u.id.as_str()),
+            account.password,
+        )?;
+        let store = open(&dir)?;
+        // The registry respond publishes is this same list; one it already published stays.
+        if let Some(registry) = registry
+            && !store.has_registry()?
+        {
+            store.apply_registry(registry)?;
+        }
+        save(&store, &user)?;
+        Ok(dir)
+    }
+
+    fn new_account(
+        name: &str,
+        role: &str,
+        unit_id: Option<&str>,
+        password: &str,
+    ) -> Result<crate::store::User, crate::Error> {
+        let role = Role::parse(role).ok_or_else(|| {
+            crate::Error::BadRequest(format!(
+                "未知角色“{role}”（可选 desk、unit、leader、admin）"
+            ))
+        })?;
+        crate::auth::new_user(name, role, unit_id, password, chrono::Utc::now())
+    }
+
+    /// Store the account and end its sessions (a reset password logs the old ones out).
+    fn save(store: &Store, user: &crate::store::User) -> Result<(), crate::Error> {
+        store.put_user(user)?;
+        store.delete_sessions_of(&user.name)?;
+        store.flush_blocking()?;
+        Ok(())
+    }
+
+    fn open(dir: &Path) -> Result<Store, crate::Error> {
+        std::fs::create_dir_all(dir)?;
+        Store::open(dir).map_err(|e| match e {
+            // sled holds an exclusive lock: a running server owns the store.
+            crate::Error::Sled(sled::Error::Io(io)) if io.to_string().contains("lock") => {
+                crate::Error::BadRequest(format!(
+                    "{} 中的看板数据正被运行中的 yuqing 进程使用：请先停止它，再添加用户",
+                    dir.display()
+                ))
+            }
+            e => e,
+        })
+    }
 
     /// Create (or replace the password and role of) a dashboard account. This is how the first
     /// admin comes to exist: there is never a default password.
     pub fn create_user(
         config: &crate::Config,
-        data_dir: &std::path::Path,
+        data_dir: &Path,
         name: &str,
         role: &str,
         unit_id: Option<&str>,
         password: &str,
     ) -> Result<(), crate::Error> {
         let _ = config;
-        let role = Role::parse(role).ok_or_else(|| {
-            crate::Error::BadRequest(format!(
-                "unknown role {role:?} (expected desk, unit, leader or admin)"
-            ))
-        })?;
-        let user = crate::auth::new_user(name, role, unit_id, password, chrono::Utc::now())?;
-        let dir = data_dir.join("dashboards");
-        std::fs::create_dir_all(&dir)?;
-        let store = Store::open(&dir).map_err(|e| match e {
-            // sled holds an exclusive lock: a running server owns the store.
-            crate::Error::Sled(sled::Error::Io(io)) if io.to_string().contains("lock") => {
-                crate::Error::BadRequest(format!(
-                    "the dashboards store in {} is in use by a running yuqing process: stop it, then add the user",
-                    dir.display()
-                ))
-            }
-            e => e,
-        })?;
-        if let Some(unit) = unit_id
-            && !store.units()?.iter().any(|u| u.id == unit)
-        {
-            store.put_unit(unit, unit)?;
-        }
-        store.put_user(&user)?;
-        store.delete_sessions_of(name)?;
-        store.flush_blocking()?;
-        Ok(())
+        let user = new_account(name, role, unit_id, password)?;
+        save(&open(&data_dir.join("dashboards"))?, &user)
     }
 }

@@ -159,7 +159,8 @@ pub struct TopEvent {
     pub doc_count: u64,
     pub district: Option<String>,
     pub priorities: Vec<&'static str>,
-    pub severity: Option<&'static str>,
+    /// As on the desk: `较大` when confirmed, `一般（拟）` when proposed, `未定级`.
+    pub severity: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -345,11 +346,10 @@ pub fn build(
     events.sort_by(|a, b| b.event.heat.total_cmp(&a.event.heat));
     let mut top_events = Vec::new();
     for e in events.iter().take(10) {
-        // The desk's 研判 of the categories wins over the machine's.
-        let priorities = match store.judgement(&e.event.event_id)? {
-            Some(j) => j.priorities,
-            None => e.event.priorities.clone(),
-        };
+        // The desk's 研判 of the categories wins over the machine's, and the case's severity
+        // over the proposal: the event view decides both, as on the desk.
+        let view = crate::views::event_view(store, e)?;
+        let priorities = view.effective_priorities().to_vec();
         top_events.push(TopEvent {
             event_id: e.event.event_id.clone(),
             title: e.event.title.clone(),
@@ -357,7 +357,7 @@ pub fn build(
             doc_count: e.event.doc_count,
             district: county_of(&e.event.jurisdiction).map(String::from),
             priorities: priorities.iter().map(|p| p.label_zh()).collect(),
-            severity: e.event.severity.level.map(|s| s.label_zh()),
+            severity: view.severity_label,
         });
     }
 

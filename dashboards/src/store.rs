@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use common::wire::{
     AnalyzedDocument, Case, CaseEvent, EventUpdate, Jurisdiction, SourceHealth, UnitRef,
+    UnitRegistry,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -26,6 +27,36 @@ pub struct StoredItem {
     /// Marked by a desk officer as notified by the cyberspace office.
     #[serde(default)]
     pub notified_at: Option<DateTime<Utc>>,
+    /// The outlet's name as known when the item arrived, for an item that does not name it.
+    #[serde(default)]
+    pub source_name: Option<String>,
+}
+
+impl StoredItem {
+    /// What the desk reads as 来源: the item's outlet, else its source's, never a source id.
+    pub fn outlet(&self) -> &str {
+        self.doc
+            .site_name
+            .as_deref()
+            .or(self.source_name.as_deref())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or("未注明来源")
+    }
+}
+
+/// A source's name for people, and whether its config gave it (then items do not rename it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SourceName {
+    name: String,
+    #[serde(default)]
+    configured: bool,
+}
+
+/// A source as the desk's filter offers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceRef {
+    pub id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +93,31 @@ pub struct Judgement {
     pub at: DateTime<Utc>,
     #[serde(default)]
     pub note: String,
+}
+
+/// A case command sent from the screens, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentCommand {
+    pub command_id: String,
+    /// The user who sent it: only they are told the outcome.
+    pub actor: String,
+    pub action: String,
+    #[serde(default)]
+    pub case_id: Option<String>,
+    pub sent_at: DateTime<Utc>,
+    #[serde(default)]
+    pub result: Option<CommandOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    pub accepted: bool,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Why it was rejected, in respond's (Chinese) words.
+    #[serde(default)]
+    pub message: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,7 +199,16 @@ pub struct Store {
     sources: sled::Tree,
     users: sled::Tree,
     sessions: sled::Tree,
+    /// Units seen as case owners (id → name as the case event named it).
     units: sled::Tree,
+    /// `current` → the unit registry respond last published.
+    registry: sled::Tree,
+    /// Display names the admin gave units (id → name); they win over every other name.
+    unit_names: sled::Tree,
+    /// Command id → [`SentCommand`]: what was sent from here and what respond made of it.
+    commands: sled::Tree,
+    /// Source id → its outlet name (from the source's config, else from its items).
+    source_names: sled::Tree,
     item_count: AtomicU64,
     event_count: AtomicU64,
     case_count: AtomicU64,
@@ -182,6 +247,10 @@ impl Store {
             users: db.open_tree("users")?,
             sessions: db.open_tree("sessions")?,
             units: db.open_tree("units")?,
+            registry: db.open_tree("registry")?,
+            unit_names: db.open_tree("unit_names")?,
+            commands: db.open_tree("commands")?,
+            source_names: db.open_tree("source_names")?,
             item_count: AtomicU64::new(0),
             event_count: AtomicU64::new(0),
             case_count: AtomicU64::new(0),
@@ -249,8 +318,10 @@ impl Store {
             return Ok((Applied::Updated, old));
         }
         let seq = self.db.db().generate_id()?;
+        self.learn_source_name(&doc.source_id, doc.site_name.as_deref(), false)?;
         let item = StoredItem {
             seq,
+            source_name: self.source_name(&doc.source_id)?,
             doc,
             notified_at: None,
         };
@@ -483,15 +554,31 @@ impl Store {
         }
     }
 
+    /// Every case, its owner under the name the admin gave the unit (if any).
     pub fn cases(&self) -> Result<Vec<StoredCase>, Error> {
         self.cases
             .iter()
-            .map(|r| r.map_err(Error::from).and_then(|(_, v)| dec(&v)))
+            .map(|r| {
+                r.map_err(Error::from)
+                    .and_then(|(_, v)| dec(&v))
+                    .and_then(|c| self.named(c))
+            })
             .collect()
     }
 
     pub fn case(&self, id: &str) -> Result<Option<StoredCase>, Error> {
-        self.cases.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
+        self.cases
+            .get(id.as_bytes())?
+            .map(|b| dec(&b).and_then(|c| self.named(c)))
+            .transpose()
+    }
+
+    /// One name per unit on every screen: an admin rename applies to the cases' owners too.
+    pub fn named(&self, mut c: StoredCase) -> Result<StoredCase, Error> {
+        if let Some(name) = self.unit_names.get(c.case.owner.id.as_bytes())? {
+            c.case.owner.name = String::from_utf8_lossy(&name).into_owned();
+        }
+        Ok(c)
     }
 
     pub fn put_judgement(&self, event_id: &str, j: &Judgement) -> Result<(), Error> {
@@ -538,6 +625,7 @@ impl Store {
     // ---- sources ----------------------------------------------------------------------------
 
     pub fn apply_source_health(&self, h: SourceHealth) -> Result<Applied, Error> {
+        self.learn_source_name(&h.source_id, h.name.as_deref(), true)?;
         let key = h.source_id.as_bytes().to_vec();
         if let Some(old) = self.sources.get(&key)? {
             let old: SourceHealth = dec(&old)?;
@@ -552,6 +640,77 @@ impl Store {
         Ok(Applied::New)
     }
 
+    /// Remember a source's outlet name; a configured name is kept over what items say.
+    fn learn_source_name(
+        &self,
+        source_id: &str,
+        name: Option<&str>,
+        configured: bool,
+    ) -> Result<(), Error> {
+        let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+            return Ok(());
+        };
+        let old: Option<SourceName> = self
+            .source_names
+            .get(source_id.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()?;
+        let keep = old
+            .as_ref()
+            .is_some_and(|o| o.name == name || (o.configured && !configured));
+        if !keep {
+            let new = SourceName {
+                name: name.to_string(),
+                configured,
+            };
+            self.source_names.insert(source_id.as_bytes(), enc(&new)?)?;
+        }
+        Ok(())
+    }
+
+    pub fn source_name(&self, source_id: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .source_names
+            .get(source_id.as_bytes())?
+            .map(|b| dec::<SourceName>(&b))
+            .transpose()?
+            .map(|n| n.name))
+    }
+
+    /// Every source the desk can filter by, by name: those named by their config or items,
+    /// then those only known from their health reports (by the host they are fetched from).
+    pub fn source_list(&self) -> Result<Vec<SourceRef>, Error> {
+        let mut out = Vec::new();
+        for r in self.source_names.iter() {
+            let (k, v) = r?;
+            let n: SourceName = dec(&v)?;
+            out.push(SourceRef {
+                id: String::from_utf8_lossy(&k).into_owned(),
+                name: n.name,
+            });
+        }
+        for h in self.sources()? {
+            if !out.iter().any(|s| s.id == h.source_id) {
+                let name = h
+                    .url
+                    .split("://")
+                    .nth(1)
+                    .and_then(|rest| rest.split(['/', '?', '#']).next())
+                    .filter(|host| !host.is_empty())
+                    .map_or_else(
+                        || "未命名来源".to_string(),
+                        |host| format!("未命名来源（{host}）"),
+                    );
+                out.push(SourceRef {
+                    id: h.source_id,
+                    name,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     pub fn sources(&self) -> Result<Vec<SourceHealth>, Error> {
         self.sources
             .iter()
@@ -561,8 +720,8 @@ impl Store {
 
     // ---- units ------------------------------------------------------------------------------
 
-    /// Units seen as case owners are remembered so the admin can attach users to them; the
-    /// respond stage's registry is authoritative for their names.
+    /// Units seen as case owners are remembered, so a case's unit stays listed even when the
+    /// registry no longer has it.
     fn remember_unit(&self, unit: &UnitRef) -> Result<(), Error> {
         if self.units.get(unit.id.as_bytes())?.as_deref() != Some(unit.name.as_bytes()) {
             self.units
@@ -571,22 +730,135 @@ impl Store {
         Ok(())
     }
 
+    /// Keep the registry respond published (the whole list replaces the previous one).
+    pub fn apply_registry(&self, registry: &UnitRegistry) -> Result<Applied, Error> {
+        let new = enc(registry)?;
+        match self.registry.insert(b"current", new.as_slice())? {
+            Some(old) if old.as_ref() == new.as_slice() => Ok(Applied::Unchanged),
+            Some(_) => Ok(Applied::Updated),
+            None => Ok(Applied::New),
+        }
+    }
+
+    pub fn registry(&self) -> Result<Option<UnitRegistry>, Error> {
+        self.registry.get(b"current")?.map(|b| dec(&b)).transpose()
+    }
+
+    /// The admin's display name for a unit; it survives registry updates and case events.
     pub fn put_unit(&self, id: &str, name: &str) -> Result<(), Error> {
-        self.units.insert(id.as_bytes(), name.as_bytes())?;
+        self.unit_names.insert(id.as_bytes(), name.as_bytes())?;
         Ok(())
     }
 
+    /// Every unit a person can pick or see, each with a name: the whole registry in its order,
+    /// then case owners the registry does not have, with the admin's names over both. Before
+    /// any registry arrived (the dashboards ran without respond), the units the admin named.
+    /// A unit known only by its id is never offered (its "name" would be the raw id).
     pub fn units(&self) -> Result<Vec<UnitRef>, Error> {
-        self.units
-            .iter()
-            .map(|r| {
-                let (k, v) = r?;
-                Ok(UnitRef {
-                    id: String::from_utf8_lossy(&k).into_owned(),
-                    name: String::from_utf8_lossy(&v).into_owned(),
-                })
-            })
-            .collect()
+        let registry = self.registry()?;
+        let mut out: Vec<UnitRef> = registry
+            .as_ref()
+            .map(|r| r.units.iter().map(|u| u.to_ref()).collect())
+            .unwrap_or_default();
+        for r in self.units.iter() {
+            let (k, v) = r?;
+            let unit = UnitRef {
+                id: String::from_utf8_lossy(&k).into_owned(),
+                name: String::from_utf8_lossy(&v).into_owned(),
+            };
+            if unit.name != unit.id && !out.iter().any(|u| u.id == unit.id) {
+                out.push(unit);
+            }
+        }
+        for r in self.unit_names.iter() {
+            let (k, v) = r?;
+            let (id, name) = (
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            );
+            match out.iter_mut().find(|u| u.id == id) {
+                Some(u) => u.name = name,
+                None if registry.is_none() => out.push(UnitRef { id, name }),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the registry has been received (then only its units and case owners count).
+    pub fn has_registry(&self) -> Result<bool, Error> {
+        Ok(self.registry.contains_key(b"current")?)
+    }
+
+    // ---- commands ---------------------------------------------------------------------------
+
+    pub fn record_sent(&self, sent: &SentCommand) -> Result<(), Error> {
+        self.commands
+            .insert(sent.command_id.as_bytes(), enc(sent)?)?;
+        Ok(())
+    }
+
+    /// Keep what respond made of a command; a command sent by another dashboards instance is
+    /// remembered from the result alone.
+    pub fn apply_command_result(
+        &self,
+        r: &common::wire::CommandResult,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, Error> {
+        let outcome = CommandOutcome {
+            accepted: r.accepted,
+            code: r.code.clone(),
+            message: r.message.clone(),
+            at,
+        };
+        let mut sent = match self.sent_command(&r.command_id)? {
+            Some(s) if s.result.is_some() => return Ok(Applied::Unchanged),
+            Some(s) => s,
+            None => SentCommand {
+                command_id: r.command_id.clone(),
+                actor: r.actor.name.clone(),
+                action: r.action.clone(),
+                case_id: r.case_id.clone(),
+                sent_at: at,
+                result: None,
+            },
+        };
+        sent.case_id = sent.case_id.or_else(|| r.case_id.clone());
+        sent.result = Some(outcome);
+        self.record_sent(&sent)?;
+        Ok(Applied::Updated)
+    }
+
+    pub fn sent_command(&self, id: &str) -> Result<Option<SentCommand>, Error> {
+        self.commands
+            .get(id.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()
+    }
+
+    /// Forget commands sent before `cutoff`; returns how many went.
+    pub fn prune_commands(&self, cutoff: DateTime<Utc>) -> Result<usize, Error> {
+        let mut n = 0;
+        for r in self.commands.iter() {
+            let (k, v) = r?;
+            let sent: SentCommand = dec(&v)?;
+            if sent.sent_at < cutoff {
+                self.commands.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Whether the registry has `unit` by id, name or alias (as respond will look it up);
+    /// without a registry yet, nothing can be said and every unit passes.
+    pub fn registry_knows(&self, unit: &str) -> Result<bool, Error> {
+        let unit = unit.trim();
+        Ok(self.registry()?.is_none_or(|r| {
+            r.units
+                .iter()
+                .any(|u| u.id == unit || u.name == unit || u.aliases.iter().any(|a| a == unit))
+        }))
     }
 
     // ---- users and sessions -----------------------------------------------------------------

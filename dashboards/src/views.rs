@@ -2,7 +2,7 @@
 //! needs and should not compute itself (a safe link, the district, deadline status).
 
 use chrono::{DateTime, Utc};
-use common::wire::{Case, Deadline, DeadlineKind, EventUpdate, SentimentLabel};
+use common::wire::{Case, Deadline, DeadlineKind, EventUpdate, SentimentLabel, Severity, Tier};
 use serde::Serialize;
 
 use crate::store::{StoredCase, StoredEvent, StoredItem, county_of};
@@ -42,10 +42,13 @@ pub struct ItemView {
     pub priority_keys: Vec<&'static str>,
     pub sentiment_label: &'static str,
     pub notified_at: Option<DateTime<Utc>>,
+    /// The outlet (来源) as people name it, never the internal source id.
+    pub source_name: String,
 }
 
 pub fn item_view(item: &StoredItem) -> ItemView {
     ItemView {
+        source_name: item.outlet().to_string(),
         link: safe_link(item.doc.url.as_deref()),
         district: county_of(&item.doc.jurisdiction).map(String::from),
         priority_keys: item
@@ -73,6 +76,8 @@ pub struct LiveItem {
     pub link: Option<String>,
     pub site_name: Option<String>,
     pub source_id: String,
+    /// The outlet (来源) as people name it, never the internal source id.
+    pub source_name: String,
     pub detected_at: DateTime<Utc>,
     pub priority_keys: Vec<&'static str>,
     pub district: Option<String>,
@@ -95,6 +100,7 @@ pub fn live_item(item: &StoredItem) -> LiveItem {
         link: safe_link(d.url.as_deref()),
         site_name: d.site_name.clone(),
         source_id: d.source_id.clone(),
+        source_name: item.outlet().to_string(),
         detected_at: d.detected_at,
         priority_keys: d.priorities.iter().map(|p| p.priority.as_str()).collect(),
         district: county_of(&d.jurisdiction).map(String::from),
@@ -105,12 +111,51 @@ pub fn live_item(item: &StoredItem) -> LiveItem {
     }
 }
 
+/// How a severity reads on every screen and in every report: the level as staff confirmed
+/// it (`较大`), or the proposal marked as one (`一般（拟）`), or `未定级`.
+pub fn severity_label(level: Option<Severity>, confirmed: bool) -> String {
+    match (level, confirmed) {
+        (None, _) => "未定级".to_string(),
+        (Some(s), true) => s.label_zh().to_string(),
+        (Some(s), false) => format!("{}（拟）", s.label_zh()),
+    }
+}
+
+/// The response-time tier as the case page names it, with the level it follows (七.4).
+pub fn tier_label(tier: Tier, severity: &str) -> String {
+    let hours = match tier {
+        Tier::MajorEmergency => "5小时内发布权威信息、24小时内举行新闻发布会",
+        Tier::Standard => "48小时内予以回应",
+    };
+    format!("{severity} · {hours}")
+}
+
+/// One severity per event: its case's when it has one (the level staff confirmed there, or
+/// the one the case holds), else the analyzer's proposal. Of several cases the open one
+/// changed last counts.
+fn event_severity(
+    event: &EventUpdate,
+    cases: &[crate::store::StoredCase],
+) -> (Option<Severity>, bool) {
+    let case = cases
+        .iter()
+        .max_by_key(|c| (c.case.state.is_open(), c.case.updated_at));
+    match case {
+        Some(c) => (c.case.severity, c.case.severity_confirmed),
+        None => (event.severity.level, false),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EventView {
     #[serde(flatten)]
     pub event: EventUpdate,
     pub district: Option<String>,
+    /// The event's one severity (see [`event_severity`]); `severity` itself is the analyzer's
+    /// proposal with its evidence.
     pub severity_level: Option<&'static str>,
+    pub severity_confirmed: bool,
+    pub severity_label: String,
     /// `[unix seconds, heat, doc_count]`, oldest first.
     pub trend: Vec<(i64, f64, u64)>,
     /// Cases that cover this event.
@@ -131,11 +176,19 @@ impl EventView {
 
 /// An event as screens show it: with its cases and the desk's category judgement (研判).
 pub fn event_view(store: &crate::store::Store, e: &StoredEvent) -> Result<EventView, crate::Error> {
+    let case_ids = store.cases_of_event(&e.event.event_id)?;
+    let mut cases = Vec::with_capacity(case_ids.len());
+    for id in &case_ids {
+        cases.extend(store.case(id)?);
+    }
+    let (level, confirmed) = event_severity(&e.event, &cases);
     Ok(EventView {
         district: county_of(&e.event.jurisdiction).map(String::from),
-        severity_level: e.event.severity.level.map(|s| s.as_str()),
+        severity_level: level.map(|s| s.as_str()),
+        severity_confirmed: confirmed,
+        severity_label: severity_label(level, confirmed),
         trend: e.trend.clone(),
-        case_ids: store.cases_of_event(&e.event.event_id)?,
+        case_ids,
         judgement: store.judgement(&e.event.event_id)?,
         event: e.event.clone(),
     })
@@ -213,6 +266,11 @@ pub struct CaseView {
     /// The worst status over the case's deadlines.
     pub status: DueStatus,
     pub seq: u64,
+    pub severity_label: String,
+    pub tier_label: String,
+    /// What the case's state accepts (`common::commands::allowed`): the page offers only
+    /// these forms.
+    pub allowed_actions: Vec<&'static str>,
 }
 
 pub fn case_view(c: &StoredCase, now: DateTime<Utc>, near_minutes: i64) -> CaseView {
@@ -246,11 +304,18 @@ pub fn case_view(c: &StoredCase, now: DateTime<Utc>, near_minutes: i64) -> CaseV
         .filter(|s| c.case.state.is_open() || *s == DueStatus::Breached || *s == DueStatus::Met)
         .max_by_key(|s| rank(*s))
         .unwrap_or(DueStatus::Ok);
+    let severity = severity_label(c.case.severity, c.case.severity_confirmed);
     CaseView {
         deadline_status,
         next_due,
         status,
         seq: c.seq,
+        tier_label: tier_label(c.case.tier, &severity),
+        allowed_actions: common::commands::allowed_actions(c.case.state)
+            .into_iter()
+            .map(|a| a.as_str())
+            .collect(),
+        severity_label: severity,
         case: c.case.clone(),
     }
 }

@@ -3,7 +3,8 @@
 mod support;
 
 use chrono::Utc;
-use common::wire::CaseState;
+use common::topics;
+use common::wire::{CaseState, RegistryUnit, UnitRegistry};
 use support::{Harness, case, doc, event, public_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,8 +392,7 @@ async fn adding_a_user_while_the_server_holds_the_store_is_a_clear_error() {
     )
     .expect_err("store is locked by the server");
     assert!(
-        err.to_string()
-            .contains("in use by a running yuqing process"),
+        err.to_string().contains("正被运行中的 yuqing 进程使用"),
         "{err}"
     );
     h.stop().await;
@@ -407,14 +407,156 @@ fn create_user_checks_its_input() {
     let err =
         dashboards::tools::create_user(&cfg, dir.path(), "u1", "unit", None, "long password 1")
             .expect_err("a unit account needs a unit");
-    assert!(err.to_string().contains("unit"), "{err}");
+    assert!(err.to_string().contains("所属单位"), "{err}");
     let err =
         dashboards::tools::create_user(&cfg, dir.path(), "x", "boss", None, "long password 1")
             .expect_err("unknown role");
-    assert!(err.to_string().contains("unknown role"), "{err}");
+    assert!(err.to_string().contains("未知角色"), "{err}");
     let err = dashboards::tools::create_user(&cfg, dir.path(), "x", "desk", None, "short")
         .expect_err("short password");
-    assert!(err.to_string().contains("at least 10"), "{err}");
+    assert!(err.to_string().contains("至少 10 个字符"), "{err}");
+}
+
+fn registry_unit(id: &str, name: &str, kind: &str) -> RegistryUnit {
+    RegistryUnit {
+        id: id.into(),
+        name: name.into(),
+        kind: kind.into(),
+        aliases: Vec::new(),
+    }
+}
+
+/// The unit ids and names `/api/units` lists, in its order.
+fn unit_list(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| {
+            (
+                u["id"].as_str().unwrap_or_default().to_string(),
+                u["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unit_lists_are_the_whole_registry_by_name_and_a_rename_sticks() {
+    // "educaton" is how an account made before the registry check looks: a raw, mistyped id.
+    let h = Harness::start_with_users(
+        public_config(),
+        &[
+            ("admin1", "admin", None),
+            ("typo", "unit", Some("educaton")),
+        ],
+    )
+    .await;
+    let (admin, csrf) = support::session(&h, "admin1").await;
+    let t0 = Utc::now();
+    let registry = UnitRegistry {
+        units: vec![
+            registry_unit("nanming", "南明区人民政府", "county"),
+            registry_unit("education", "市教育局", "city_department"),
+            registry_unit("public_security", "市公安局", "city_department"),
+        ],
+    };
+    h.send(topics::UNIT_REGISTRY, "registry", registry.clone())
+        .await;
+    // A case of a unit the registry no longer has keeps its unit listed, by its name.
+    h.case_event(case("c-old", "old_unit", 1, CaseState::Assigned, t0))
+        .await;
+    let units = h
+        .wait_json(&admin, "/api/units", |v| unit_list(v).len() == 4)
+        .await;
+    assert_eq!(
+        unit_list(&units),
+        [
+            ("nanming", "南明区人民政府"),
+            ("education", "市教育局"),
+            ("public_security", "市公安局"),
+            ("old_unit", "old_unit名称"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let page = h.get_text(&admin, "/admin").await;
+    assert!(page.contains(">市公安局</option>"), "{page}");
+    assert!(
+        !page.contains(r#"value="educaton""#),
+        "a raw id is never offered: {page}"
+    );
+    assert!(page.contains("educaton（不在单位名录中）"), "{page}");
+
+    // Renaming survives the registry being republished and a case event naming the unit.
+    let res = admin
+        .post(h.url("/admin/units"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "education"),
+            ("name", "市教育局（市语委）"),
+        ])
+        .send()
+        .await
+        .expect("rename");
+    assert_eq!(res.status(), 303);
+    h.send(topics::UNIT_REGISTRY, "registry", registry.clone())
+        .await;
+    h.case_event(case("c-edu", "education", 1, CaseState::Assigned, t0))
+        .await;
+    h.wait_json(&admin, "/api/cases", |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    let units = h.get_json(&admin, "/api/units").await;
+    assert!(
+        unit_list(&units).contains(&("education".into(), "市教育局（市语委）".into())),
+        "{units}"
+    );
+    // ...and the case of that unit says the same name.
+    let c = h.get_json(&admin, "/api/cases/c-edu").await;
+    assert_eq!(c["case"]["owner"]["name"], "市教育局（市语委）");
+    // A unit the registry does not have cannot be made up in /admin.
+    admin
+        .post(h.url("/admin/units"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "made_up"),
+            ("name", "某单位"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    let units = h.get_json(&admin, "/api/units").await;
+    assert!(
+        !unit_list(&units).iter().any(|(id, _)| id == "made_up"),
+        "{units}"
+    );
+    h.stop().await;
+}
+
+#[test]
+fn the_cli_path_refuses_a_data_directory_without_a_store_unless_asked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = public_config();
+    let fresh = dir.path().join("yuqing-data");
+    let account = |create| dashboards::tools::NewAccount {
+        name: "admin1",
+        role: "admin",
+        unit: None,
+        password: "long password 1",
+        create,
+    };
+    let err = dashboards::tools::add_user(&cfg, &fresh, &account(false), None)
+        .expect_err("no store there yet");
+    assert!(err.to_string().contains("--create"), "{err}");
+    assert!(!fresh.exists(), "nothing was created");
+    let written = dashboards::tools::add_user(&cfg, &fresh, &account(true), None).expect("create");
+    assert!(
+        written.is_absolute() && written.starts_with(&fresh),
+        "{}",
+        written.display()
+    );
+    // Now the store exists: a second account needs no flag.
+    dashboards::tools::add_user(&cfg, &fresh, &account(false), None).expect("existing store");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,6 +649,432 @@ async fn every_period_exports_the_numbers_of_its_json_report() {
             .await
             .status(),
         400
+    );
+    h.stop().await;
+}
+
+/// An event the response tracker opens a case for on its own (hot, in the city), with the
+/// analyzer's proposal 一般.
+fn hot_event(id: &str, title: &str, at: chrono::DateTime<Utc>) -> common::wire::EventUpdate {
+    let mut e = event(id, title, 90.0, 1, at);
+    e.severity.level = Some(common::wire::Severity::General);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_severity_reads_the_same_on_the_event_the_case_and_the_report() {
+    let h = Harness::start_with_users_at(
+        public_config(),
+        &[("desk1", "desk", None)],
+        support::noon_clock(),
+    )
+    .await;
+    let respond = h.start_respond();
+    let (desk, csrf) = support::session(&h, "desk1").await;
+    let t0 = h.now() - chrono::Duration::minutes(30);
+    h.event(hot_event("ev-sev", "南明区某小区燃气爆炸", t0))
+        .await;
+    // A quieter event opens no case: it keeps the analyzer's proposal, marked as one.
+    let mut quiet = event("ev-quiet", "云岩区路灯不亮", 5.0, 1, t0);
+    quiet.severity.level = Some(common::wire::Severity::General);
+    h.event(quiet).await;
+
+    let cases = h
+        .wait_json(&desk, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("case id").to_string();
+    assert_eq!(cases[0]["severity_label"], "一般（拟）");
+    let res = desk
+        .post(h.url(&format!("/api/cases/{case_id}/commands")))
+        .header("X-CSRF-Token", &csrf)
+        .json(
+            &serde_json::json!({ "action": "severity", "severity": "large", "reason": "研判确认" }),
+        )
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 202);
+
+    let case = h
+        .wait_json(&desk, &format!("/api/cases/{case_id}"), |v| {
+            v["case"]["severity_confirmed"] == true
+        })
+        .await;
+    assert_eq!(case["case"]["severity_label"], "较大");
+    let tier = case["case"]["tier_label"].as_str().unwrap_or_default();
+    assert!(
+        tier.starts_with("较大") && tier.contains("48小时"),
+        "{tier}"
+    );
+
+    let events = h.get_json(&desk, "/api/events").await;
+    let label = |id: &str| {
+        events
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["event_id"] == id))
+            .map(|e| e["severity_label"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(label("ev-sev"), "较大");
+    assert_eq!(label("ev-quiet"), "一般（拟）");
+    let detail = h.get_json(&desk, "/api/events/ev-sev").await;
+    assert_eq!(detail["event"]["severity_label"], "较大");
+
+    let report = h.get_json(&desk, "/api/reports/daily").await;
+    let severity = |id: &str| {
+        report["top_events"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["event_id"] == id))
+            .map(|e| e["severity"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(severity("ev-sev"), "较大", "{report}");
+    assert_eq!(severity("ev-quiet"), "一般（拟）", "{report}");
+    respond.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_checked_before_202_and_a_later_rejection_reaches_its_sender() {
+    let h = Harness::start_with_users(
+        public_config(),
+        &[("desk1", "desk", None), ("desk2", "desk", None)],
+    )
+    .await;
+    let respond = h.start_respond();
+    let (desk, csrf) = support::session(&h, "desk1").await;
+    let (other, _) = support::session(&h, "desk2").await;
+    h.event(hot_event("ev-cmd", "南明区某小区燃气爆炸", Utc::now()))
+        .await;
+    let cases = h
+        .wait_json(&desk, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("id").to_string();
+    let allowed: Vec<&str> = cases[0]["allowed_actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(allowed.contains(&"close") && allowed.contains(&"acknowledge"));
+    assert!(!allowed.contains(&"reopen"), "{allowed:?}");
+    // Respond's registry has arrived: a unit outside it can be refused at once.
+    h.wait_json(&desk, "/api/units", |v| unit_list(v).len() > 40)
+        .await;
+
+    let send = |body: serde_json::Value| {
+        let req = desk
+            .post(h.url(&format!("/api/cases/{case_id}/commands")))
+            .header("X-CSRF-Token", &csrf)
+            .json(&body);
+        async move {
+            let res = req.send().await.expect("post");
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    for (body, status, error) in [
+        (
+            serde_json::json!({ "action": "close", "reason": " " }),
+            422,
+            "请填写办结说明".to_string(),
+        ),
+        (
+            serde_json::json!({ "action": "reopen", "reason": "再次反映" }),
+            409,
+            "案件当前为“已交办”，不能重新打开".to_string(),
+        ),
+        (
+            serde_json::json!({ "action": "reassign", "owner_unit_id": "nobody", "reason": "错派" }),
+            422,
+            "单位“nobody”不在单位名录中".to_string(),
+        ),
+        (
+            serde_json::json!({ "action": "dispute", "reason": "长".repeat(1001) }),
+            422,
+            "异议理由最多1000个字符（现有1001个）".to_string(),
+        ),
+    ] {
+        let (got, json) = send(body.clone()).await;
+        assert_eq!(
+            (got, json["error"].as_str()),
+            (status, Some(error.as_str())),
+            "{body}"
+        );
+    }
+
+    // The same confirmation twice: only the tracker knows the second changes nothing.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, json) =
+            send(serde_json::json!({ "action": "severity", "severity": "large", "reason": "" }))
+                .await;
+        assert_eq!(status, 202, "{json}");
+        ids.push(json["message_id"].as_str().expect("id").to_string());
+    }
+    let first = h
+        .wait_json(&desk, &format!("/api/commands/{}", ids[0]), |v| {
+            v["status"] != "pending"
+        })
+        .await;
+    assert_eq!(first["status"], "accepted");
+    let second = h
+        .wait_json(&desk, &format!("/api/commands/{}", ids[1]), |v| {
+            v["status"] != "pending"
+        })
+        .await;
+    assert_eq!(second["status"], "rejected");
+    assert_eq!(second["message"], "级别已确认为较大");
+    assert_eq!(second["case_id"], case_id.as_str());
+    // Only its sender learns of it.
+    let res = h.get(&other, &format!("/api/commands/{}", ids[1])).await;
+    assert_eq!(res.status(), 404);
+    respond.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_get_chinese_json_errors_and_texts_have_limits() {
+    let h = Harness::start_with_users(public_config(), &[("desk1", "desk", None)]).await;
+    let (desk, csrf) = support::session(&h, "desk1").await;
+    let t0 = Utc::now();
+    h.case_event(case("c1", "nanming", 1, CaseState::Assigned, t0))
+        .await;
+    h.wait_json(&desk, "/api/cases", |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    h.send(
+        topics::UNIT_REGISTRY,
+        "registry",
+        UnitRegistry {
+            units: vec![registry_unit("nanming", "南明区人民政府", "county")],
+        },
+    )
+    .await;
+    h.wait_json(&desk, "/api/units", |v| {
+        unit_list(v).iter().any(|(_, n)| n == "南明区人民政府")
+    })
+    .await;
+    let post = |path: &str, body: serde_json::Value| {
+        desk.post(h.url(path))
+            .header("X-CSRF-Token", &csrf)
+            .json(&body)
+    };
+    let error = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(ct.starts_with("application/json"), "{status} answers {ct}");
+        let v: serde_json::Value = res.json().await.expect("json");
+        (status, v["error"].as_str().unwrap_or_default().to_string())
+    };
+
+    // What the framework refuses reads in Chinese too.
+    let (status, msg) = error(
+        post(
+            "/api/cases/c1/commands",
+            serde_json::json!({ "action": "respond", "kind": "statement", "text": "x" }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        msg.contains("“statement”不可用") && msg.contains("reply"),
+        "{msg}"
+    );
+    let (status, msg) = error(
+        desk.post(h.url("/api/cases/c1/commands"))
+            .header("X-CSRF-Token", &csrf)
+            .body("{\"action\":")
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (status, msg.starts_with("提交的内容")),
+        (400, true),
+        "{msg}"
+    );
+    let (status, msg) = error(h.get(&desk, "/api/items?limit=many").await).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (400, "查询参数有误：字段“limit”的取值无效")
+    );
+
+    // A 1.8 MB title is refused, not stored and repeated in every list.
+    let huge = "长".repeat(600_000);
+    let (status, msg) = error(
+        post(
+            "/api/intake",
+            serde_json::json!({ "title": huge, "reported_by_unit": "nanming" }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(msg.starts_with("标题最多200个字符"), "{msg}");
+    let (status, msg) = error(
+        post(
+            "/api/cases",
+            serde_json::json!({ "title": "标".repeat(201) }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (status, msg.starts_with("标题最多200个字符")),
+        (422, true),
+        "{msg}"
+    );
+    for (body, want) in [
+        (
+            serde_json::json!({ "title": "南明区某路段塌陷", "district": "火星区", "reported_by_unit": "nanming" }),
+            "区（市、县）须为南明区、",
+        ),
+        (
+            serde_json::json!({ "title": "南明区某路段塌陷", "district": "南明区", "reported_by_unit": "nobody" }),
+            "报送单位“nobody”不在单位名录中",
+        ),
+        (
+            serde_json::json!({ "title": "南明区某路段塌陷", "body": "情".repeat(5001), "reported_by_unit": "nanming" }),
+            "情况说明最多5000个字符",
+        ),
+    ] {
+        let (status, msg) = error(post("/api/intake", body).send().await.expect("post")).await;
+        assert_eq!(status, 422, "{msg}");
+        assert!(msg.starts_with(want), "{msg}");
+    }
+    let res = post(
+        "/api/intake",
+        serde_json::json!({ "title": "南明区某路段塌陷", "district": "南明区", "reported_by_unit": "nanming" }),
+    )
+    .send()
+    .await
+    .expect("post");
+    assert_eq!(res.status(), 202);
+    h.event(event("ev-1", "南明区停水", 10.0, 1, t0)).await;
+    h.wait_json(&desk, "/api/events/ev-1", |v| {
+        v["event"]["event_id"] == "ev-1"
+    })
+    .await;
+    let (status, msg) = error(
+        post(
+            "/api/events/ev-1/judge",
+            serde_json::json!({ "priorities": [], "note": "注".repeat(1001) }),
+        )
+        .send()
+        .await
+        .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (status, msg.starts_with("研判意见最多1000个字符")),
+        (422, true),
+        "{msg}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_and_the_source_filter_name_outlets_not_source_ids() {
+    let h = Harness::start(public_config()).await;
+    let http = reqwest::Client::new();
+    let t0 = Utc::now();
+    // A configured name arrives with the source's health; a feed's items carry theirs.
+    h.send(
+        topics::SOURCE_HEALTH,
+        "gov-feed",
+        common::wire::SourceHealth {
+            source_id: "gov-feed".into(),
+            url: "https://www.guiyang.gov.cn/atom.xml".into(),
+            name: Some("贵阳市人民政府网".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    h.send(
+        topics::SOURCE_HEALTH,
+        "quiet",
+        common::wire::SourceHealth {
+            source_id: "quiet".into(),
+            url: "https://news.example.cn/rss".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    h.wait_json(&http, "/api/sources", |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    let mut gov = doc("g1", "ev-1", "市政府常务会议召开", "南明区", t0);
+    gov.source_id = "gov-feed".into();
+    gov.site_name = None;
+    h.item(gov).await;
+    let mut paper = doc("p1", "ev-2", "云岩区道路改造完工", "云岩区", t0);
+    paper.source_id = "gyrb-feed".into();
+    h.item(paper).await;
+    let items = h
+        .wait_json(&http, "/api/items", |v| {
+            v.as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    let outlet = |id: &str| {
+        items
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["doc_id"] == id))
+            .map(|i| i["source_name"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(outlet("g1"), "贵阳市人民政府网");
+    assert_eq!(outlet("p1"), "贵阳日报");
+    let sources = h.get_json(&http, "/api/sources").await;
+    let names: Vec<(String, String)> = sources
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_string(),
+                s["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("gov-feed", "贵阳市人民政府网"),
+        ("gyrb-feed", "贵阳日报"),
+        ("quiet", "未命名来源（news.example.cn）"),
+    ] {
+        assert!(
+            names.contains(&(want.0.to_string(), want.1.to_string())),
+            "{names:?}"
+        );
+    }
+    // The icon is served where browsers look for it.
+    let res = h.get(&http, "/favicon.ico").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/svg+xml")
     );
     h.stop().await;
 }

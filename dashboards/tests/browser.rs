@@ -819,3 +819,266 @@ async fn an_anonymous_viewer_of_the_public_demo_gets_a_read_only_desk() {
     c.close().await.expect("close");
     h.stop().await;
 }
+
+/// Run `script` (which returns a string) until it returns `want`; fail with the last value.
+async fn wait_text(c: &Client, script: &str, want: &str) {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..600 {
+        last = js(c, script).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{script} never gave {want:?}; last {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_severity_the_desk_confirms_reads_the_same_on_event_case_board_and_report() {
+    let d = driver().await;
+    let h = Harness::start_with_users_at(private_config(), USERS, noon_clock()).await;
+    let respond = h.start_respond();
+    let (api, _) = session(&h, "desk1").await;
+    let mut hot = event("ev-gas", "南明区某小区燃气爆炸", 90.0, 1, h.now());
+    hot.severity.level = Some(Severity::General);
+    h.event(hot).await;
+    let cases = h
+        .wait_json(&api, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("id").to_string();
+
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    let board_tag = format!(
+        "return (document.querySelector(\"#deadlines li.dl[data-case='{case_id}'] .tag.severity\") || {{}}).textContent"
+    );
+    let event_tag = "return (document.querySelector(\"li.event[data-event='ev-gas'] .tag[class*=sev-]\") || {}).textContent";
+    wait_text(&c, &board_tag, "一般（拟）").await;
+    wait_text(&c, event_tag, "一般（拟）").await;
+
+    // Confirm 较大 on the case, opened from the deadline board.
+    wait_css(
+        &c,
+        &format!("#deadlines li.dl[data-case='{case_id}'] button"),
+    )
+    .await
+    .click()
+    .await
+    .expect("case");
+    wait_css(&c, "#detail-body .judge select[name=severity]")
+        .await
+        .select_by_value("large")
+        .await
+        .expect("severity");
+    wait_css(
+        &c,
+        "#detail-body .judge form:has(select[name=severity]) button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .expect("confirm");
+
+    // The tracker applies it; every place shows 较大, none 一般.
+    wait_text(&c, &board_tag, "较大").await;
+    wait_text(&c, event_tag, "较大").await;
+    wait_text(
+        &c,
+        "return (document.querySelector('#detail-body dd.severity') || {}).textContent",
+        "较大",
+    )
+    .await;
+    let tier = js(
+        &c,
+        "return document.querySelector('#detail-body dd.tier').textContent",
+    )
+    .await;
+    assert!(
+        tier.as_str()
+            .is_some_and(|t| t.starts_with("较大 · 48小时")),
+        "{tier}"
+    );
+    js(&c, "document.getElementById('detail').close(); return true").await;
+    wait_css(&c, "li.event[data-event='ev-gas'] button.ev-title")
+        .await
+        .click()
+        .await
+        .expect("event");
+    wait_text(
+        &c,
+        "return (document.querySelector('#detail-body dd.severity') || {}).textContent",
+        "较大",
+    )
+    .await;
+
+    c.goto(&h.url("/reports")).await.expect("reports");
+    wait_css(&c, "#t-events tbody tr").await;
+    let row = js(
+        &c,
+        "return [...document.querySelectorAll('#t-events tbody tr')].map(r => [...r.cells].map(td => td.textContent)).find(r => r[1] === '南明区某小区燃气爆炸')",
+    )
+    .await;
+    assert_eq!(row[6], "较大", "severity column of the daily report: {row}");
+    c.close().await.expect("close");
+    respond.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_tracker_rejects_shows_its_reason_and_a_closed_case_offers_only_reopening() {
+    let d = driver().await;
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let respond = h.start_respond();
+    let (api, csrf) = session(&h, "desk1").await;
+    let mut hot = event("ev-gas", "南明区某小区燃气爆炸", 90.0, 1, Utc::now());
+    hot.severity.level = Some(Severity::General);
+    h.event(hot).await;
+    let cases = h
+        .wait_json(&api, "/api/cases", |v| {
+            v.as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let case_id = cases[0]["case_id"].as_str().expect("id").to_string();
+
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    let row = format!("#deadlines li.dl[data-case='{case_id}'] button");
+    let confirm = async || {
+        wait_css(&c, "#detail-body .judge select[name=severity]")
+            .await
+            .select_by_value("large")
+            .await
+            .expect("severity");
+        wait_css(
+            &c,
+            "#detail-body .judge form:has(select[name=severity]) button[type=submit]",
+        )
+        .await
+        .click()
+        .await
+        .expect("confirm");
+    };
+    wait_css(&c, &row).await.click().await.expect("case");
+    confirm().await;
+    wait_text(
+        &c,
+        "return (document.querySelector('#detail-body dd.severity') || {}).textContent",
+        "较大",
+    )
+    .await;
+    // Confirming it again passes every check the desk can make; the tracker refuses it.
+    confirm().await;
+    let rejection = wait_css(&c, "#detail-body .rejection").await;
+    let text = rejection.text().await.expect("text");
+    assert!(text.contains("级别已确认为较大"), "{text}");
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#toast .toast.bad')].some(t => t.textContent.includes('级别已确认为较大'))",
+    )
+    .await;
+
+    // Closed, the case offers reopening and nothing else.
+    let res = api
+        .post(h.url(&format!("/api/cases/{case_id}/commands")))
+        .header("X-CSRF-Token", &csrf)
+        .json(&serde_json::json!({ "action": "close", "reason": "已回应" }))
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(res.status(), 202);
+    h.wait_json(&api, &format!("/api/cases/{case_id}"), |v| {
+        v["case"]["state"] == "closed"
+    })
+    .await;
+    js(&c, "document.getElementById('detail').close(); return true").await;
+    c.goto(&h.url("/inbox")).await.expect("inbox");
+    wait_css(&c, "#f-state")
+        .await
+        .select_by_value("")
+        .await
+        .expect("all");
+    wait_css(&c, &format!("tr.case-row[data-case='{case_id}'] button"))
+        .await
+        .click()
+        .await
+        .expect("case");
+    wait_css(&c, "#case-detail .judge form").await;
+    let forms = js(
+        &c,
+        "return [...document.querySelectorAll('#case-detail form button[type=submit]')].map(b => b.textContent)",
+    )
+    .await;
+    assert_eq!(forms, serde_json::json!(["重新打开"]), "{forms}");
+    c.close().await.expect("close");
+    respond.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_names_outlets_and_every_district_with_its_own_icon_and_cjk_fonts() {
+    let d = driver().await;
+    let h = Harness::start_with_users_at(private_config(), USERS, noon_clock()).await;
+    let now = h.now();
+    let mut post = doc("wb-1", "ev-1", "南明区某路口积水严重", "南明区", now);
+    post.source_id = "demo-weibo".into();
+    post.site_name = Some("微博".into());
+    h.item(post).await;
+    // Items in every district, so the report's chart has ten labels to show.
+    let districts = private_config().ui.districts;
+    for (i, county) in districts.iter().enumerate() {
+        h.item(doc(
+            &format!("d{i}"),
+            "ev-2",
+            &format!("{county}信息{i}"),
+            county,
+            now,
+        ))
+        .await;
+    }
+    let c = browser(&d).await;
+    login(&c, &h, "desk1").await;
+    let site = wait_css(&c, "li.item[data-doc='wb-1'] .site").await;
+    assert_eq!(site.text().await.expect("text"), "微博");
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#f-source option')].some(o => o.value === 'demo-weibo' && o.textContent === '微博')",
+    )
+    .await;
+    let rows = js(
+        &c,
+        "return [...document.querySelectorAll('li.item .site')].map(s => s.textContent)",
+    )
+    .await;
+    assert!(
+        rows.as_array()
+            .is_some_and(|a| a.iter().all(|s| s == "微博" || s == "贵阳日报")),
+        "outlet names, never source ids: {rows}"
+    );
+    let font = js(&c, "return getComputedStyle(document.body).fontFamily").await;
+    for name in [
+        "Microsoft YaHei",
+        "PingFang SC",
+        "Noto Sans CJK SC",
+        "WenQuanYi",
+    ] {
+        assert!(font.as_str().is_some_and(|f| f.contains(name)), "{font}");
+    }
+    let icon = js(
+        &c,
+        "return fetch(document.querySelector('link[rel=icon]').href).then(r => r.status + ' ' + r.headers.get('content-type'))",
+    )
+    .await;
+    assert_eq!(icon, "200 image/svg+xml");
+
+    c.goto(&h.url("/reports")).await.expect("reports");
+    wait_css(&c, "#chart-district canvas").await;
+    wait_js(
+        &c,
+        "const o = echarts.getInstanceByDom(document.getElementById('chart-district')).getOption(); return o.xAxis[0].data.length === 10 && o.xAxis[0].axisLabel.interval === 0",
+    )
+    .await;
+    c.close().await.expect("close");
+    h.stop().await;
+}

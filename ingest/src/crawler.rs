@@ -355,6 +355,7 @@ impl Crawler {
             return Ok(ItemOutcome::Seen);
         }
         let now = self.state.first_seen(&doc_id, self.ctx.clock.now())?;
+        let feed_site_name = item.site_name.clone();
         let mut doc = RawDocument {
             doc_id: doc_id.clone(),
             source_id: src.id.clone(),
@@ -400,6 +401,8 @@ impl Crawler {
             self.state.mark_seen(&doc_id, now)?;
             return Ok(ItemOutcome::Fetched);
         }
+        // The config's name, else the article page's, else what the feed calls itself.
+        doc.site_name = doc.site_name.take().or(feed_site_name);
         self.publish(doc).await
     }
 
@@ -520,6 +523,7 @@ impl Crawler {
             },
         };
         h.url = src.url.clone();
+        h.name = src.site_name.clone();
         h.last_attempt_at = Some(now);
         match result {
             Ok(stats) => {

@@ -33,6 +33,11 @@ pub fn parse_feed(
     let feed = parser
         .parse(xml.as_bytes())
         .map_err(|e| Error::parse("feed", e))?;
+    let site_name = feed
+        .title
+        .as_ref()
+        .map(|t| crate::extract::normalize_space(&html_to_text(&t.content)))
+        .filter(|t| !t.is_empty());
     Ok(feed
         .entries
         .into_iter()
@@ -67,6 +72,7 @@ pub fn parse_feed(
                     .map(|p| p.name.trim().to_string())
                     .filter(|n| !n.is_empty()),
                 engagement: Default::default(),
+                site_name: site_name.clone(),
             }
         })
         .collect())
@@ -106,6 +112,7 @@ mod tests {
         let items = parse_feed(&bytes, None, now(), crate::config::china_offset()).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].title, "南明区启动老旧小区改造");
+        assert_eq!(items[0].site_name.as_deref(), Some("贵阳网"));
         assert_eq!(items[0].text, "南明区今年将改造老旧小区36个。");
         assert_eq!(
             items[0].published_at.unwrap().to_rfc3339(),

@@ -14,4 +14,7 @@ pub struct Item {
     pub published_at: Option<DateTime<Utc>>,
     pub author: Option<String>,
     pub engagement: Engagement,
+    /// The outlet as the source names it (a feed's own title, 微博 for Weibo posts): what the
+    /// desk reads as 来源 when neither the config nor the article page says better.
+    pub site_name: Option<String>,
 }

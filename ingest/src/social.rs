@@ -66,6 +66,7 @@ pub fn parse_weibo(bytes: &[u8], now: DateTime<Utc>, tz: FixedOffset) -> Result<
                 likes: count(m.get("attitudes_count")),
                 views: None,
             },
+            site_name: Some("微博".into()),
         });
     }
     Ok(out)
@@ -117,6 +118,7 @@ pub fn parse_mapped(
                 likes: count(field(v, &map.likes).as_ref()),
                 views: count(field(v, &map.views).as_ref()),
             },
+            site_name: None,
         });
     }
     Ok(out)
@@ -191,6 +193,7 @@ mod tests {
         let a = &items[0];
         assert_eq!(a.text, "云岩区某小区停水三天了，@贵阳水务 什么时候恢复？");
         assert_eq!(a.url.as_deref(), Some("https://m.weibo.cn/status/Abc1"));
+        assert_eq!(a.site_name.as_deref(), Some("微博"));
         assert_eq!(a.author.as_deref(), Some("贵阳市民甲"));
         assert_eq!(a.engagement.reposts, Some(120));
         assert_eq!(a.engagement.comments, Some(12_000));

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use common::commands::{CaseAction, Refusal, allowed, not_allowed};
 use common::wire::{
     Actor, Case, CaseCommand, CaseEvent, CaseState, Disposition, EventUpdate, Priority,
     ResponseKind, Severity, Tier,
@@ -103,24 +104,36 @@ pub struct Notice {
     pub text: String,
 }
 
+/// Why the tracker refused a command. The text is for the person who sent it (it is recorded on
+/// the case and sent back on the command-results topic), so it is Chinese.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CommandError {
-    #[error("case {case_id} is {state}: cannot {action}")]
+    #[error("{}", illegal_text(.case_id, .state, .action))]
     IllegalTransition {
         case_id: String,
-        state: &'static str,
-        action: &'static str,
+        state: CaseState,
+        action: CaseAction,
     },
-    #[error("no case {0}")]
+    #[error("案件{0}不存在")]
     UnknownCase(String),
-    #[error("no unit {0} in the registry")]
+    #[error("单位“{0}”不在单位名录中")]
     UnknownUnit(String),
-    #[error("unit {actor_unit} does not own case {case_id}")]
+    #[error("单位{actor_unit}不是案件{case_id}的责任单位")]
     NotOwner { case_id: String, actor_unit: String },
-    #[error("event {event_id} already has case {case_id}")]
+    #[error("事件{event_id}已有案件{case_id}")]
     AlreadyOpen { event_id: String, case_id: String },
-    #[error("invalid command: {0}")]
+    #[error("{0}")]
     Invalid(String),
+}
+
+fn illegal_text(case_id: &str, state: &CaseState, action: &CaseAction) -> String {
+    format!("{}（案件{case_id}）", not_allowed(*state, *action))
+}
+
+impl From<Refusal> for CommandError {
+    fn from(r: Refusal) -> Self {
+        CommandError::Invalid(r.0)
+    }
 }
 
 impl CommandError {
@@ -163,18 +176,7 @@ pub fn disposition_label_zh(d: Disposition) -> &'static str {
 }
 
 pub fn state_label_zh(s: CaseState) -> &'static str {
-    match s {
-        CaseState::New => "新建",
-        CaseState::Assigned => "已交办",
-        CaseState::Acknowledged => "已签收",
-        CaseState::Responding => "回应中",
-        CaseState::Responded => "已回应",
-        CaseState::Closed => "已办结",
-        CaseState::Disputed => "有异议",
-        CaseState::Reassigned => "已改派",
-        CaseState::Reopened => "已重启",
-        CaseState::Unknown => "未知状态",
-    }
+    s.label_zh()
 }
 
 fn tier_label_zh(t: Tier) -> &'static str {
@@ -436,16 +438,17 @@ impl CaseRecord {
         });
     }
 
-    fn illegal(&self, action: &'static str) -> CommandError {
+    fn illegal(&self, action: CaseAction) -> CommandError {
         CommandError::IllegalTransition {
             case_id: self.case.case_id.clone(),
-            state: self.case.state.as_str(),
+            state: self.case.state,
             action,
         }
     }
 
-    fn require_open(&self, action: &'static str) -> Result<(), CommandError> {
-        if self.case.state.is_open() {
+    /// The state machine's table ([`common::commands::allowed`]), shared with the dashboards.
+    fn require_allowed(&self, action: CaseAction) -> Result<(), CommandError> {
+        if allowed(self.case.state, action) {
             Ok(())
         } else {
             Err(self.illegal(action))
@@ -477,14 +480,6 @@ impl CaseRecord {
         }
     }
 
-    fn require_reason(reason: &str) -> Result<(), CommandError> {
-        if reason.trim().is_empty() {
-            Err(CommandError::Invalid("a reason is required".into()))
-        } else {
-            Ok(())
-        }
-    }
-
     /// Apply one command addressed to this case. `Open` and `Merge` involve the store and are
     /// handled by the tracker; here they are invalid.
     pub fn apply(
@@ -496,17 +491,25 @@ impl CaseRecord {
     ) -> Result<Vec<Step>, CommandError> {
         use CaseState as S;
         let mut steps = Vec::new();
+        let action = command.action();
+        if matches!(action, CaseAction::Open | CaseAction::Merge) {
+            return Err(CommandError::Invalid(
+                "立案与合并不是针对单个案件的指令".into(),
+            ));
+        }
+        // The same checks, in the same order, as the dashboards make before answering: the
+        // state, who may act (a unit only on its own case), then the command on its own.
+        self.require_allowed(action)?;
+        if matches!(
+            action,
+            CaseAction::Acknowledge | CaseAction::RecordResponse | CaseAction::Dispute
+        ) {
+            self.check_actor(config, actor)?;
+        }
+        command.check(now)?;
         match command {
-            CaseCommand::Open { .. } | CaseCommand::Merge { .. } => {
-                return Err(CommandError::Invalid(
-                    "open and merge are not case-local commands".into(),
-                ));
-            }
+            CaseCommand::Open { .. } | CaseCommand::Merge { .. } => {}
             CaseCommand::Acknowledge { .. } => {
-                if !matches!(self.case.state, S::Assigned | S::Reassigned | S::Reopened) {
-                    return Err(self.illegal("acknowledge"));
-                }
-                self.check_actor(config, actor)?;
                 self.case.state = S::Acknowledged;
                 self.acknowledged_at.get_or_insert(now);
                 let detail = format!("{}签收", self.case.owner.name);
@@ -528,36 +531,6 @@ impl CaseRecord {
                 text,
                 ..
             } => {
-                if !matches!(
-                    self.case.state,
-                    S::Assigned
-                        | S::Acknowledged
-                        | S::Responding
-                        | S::Responded
-                        | S::Reassigned
-                        | S::Reopened
-                ) {
-                    return Err(self.illegal("record a response"));
-                }
-                self.check_actor(config, actor)?;
-                if let Some(url) = evidence_url {
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return Err(CommandError::Invalid(format!(
-                            "evidence url must be http(s): {url}"
-                        )));
-                    }
-                }
-                if evidence_url.is_none() && text.trim().is_empty() {
-                    return Err(CommandError::Invalid(
-                        "a response needs an evidence url or a text".into(),
-                    ));
-                }
-                // Units record after the fact, never ahead of it; a little skew is tolerated.
-                if *at > now + chrono::Duration::minutes(5) {
-                    return Err(CommandError::Invalid(format!(
-                        "response time {at} is in the future"
-                    )));
-                }
                 if self.acknowledged_at.is_none() {
                     // Answering is the strongest form of acknowledging.
                     self.acknowledged_at = Some(now);
@@ -613,14 +586,6 @@ impl CaseRecord {
                 );
             }
             CaseCommand::Dispute { reason, .. } => {
-                if !matches!(
-                    self.case.state,
-                    S::Assigned | S::Acknowledged | S::Reassigned | S::Reopened
-                ) {
-                    return Err(self.illegal("dispute"));
-                }
-                self.check_actor(config, actor)?;
-                Self::require_reason(reason)?;
                 self.case.state = S::Disputed;
                 self.dispute_reason = Some(reason.clone());
                 let notice = Notice {
@@ -650,8 +615,6 @@ impl CaseRecord {
                 reason,
                 ..
             } => {
-                self.require_open("reassign")?;
-                Self::require_reason(reason)?;
                 let unit = config
                     .find_unit(owner_unit_id)
                     .ok_or_else(|| CommandError::UnknownUnit(owner_unit_id.clone()))?
@@ -659,7 +622,7 @@ impl CaseRecord {
                 if unit.id == self.case.owner.id {
                     if self.case.state != S::Disputed {
                         return Err(CommandError::Invalid(format!(
-                            "case {} is already owned by {}",
+                            "案件{}已由{}负责",
                             self.case.case_id, unit.name
                         )));
                     }
@@ -704,11 +667,9 @@ impl CaseRecord {
             CaseCommand::ChangeSeverity {
                 severity, reason, ..
             } => {
-                self.require_open("change severity")?;
-                Self::require_reason(reason)?;
                 if self.case.severity == Some(*severity) && self.case.severity_confirmed {
                     return Err(CommandError::Invalid(format!(
-                        "severity is already {}",
+                        "级别已确认为{}",
                         severity.label_zh()
                     )));
                 }
@@ -723,10 +684,9 @@ impl CaseRecord {
                 );
             }
             CaseCommand::SetDisposition { disposition, .. } => {
-                self.require_open("set disposition")?;
                 if self.case.disposition == Some(*disposition) {
                     return Err(CommandError::Invalid(format!(
-                        "disposition is already {}",
+                        "处置类型已是{}",
                         disposition_label_zh(*disposition)
                     )));
                 }
@@ -778,15 +738,11 @@ impl CaseRecord {
             CaseCommand::SetPriorities {
                 priorities, reason, ..
             } => {
-                self.require_open("set priorities")?;
-                Self::require_reason(reason)?;
                 let mut to = priorities.clone();
                 to.sort();
                 to.dedup();
                 if self.case.priorities_confirmed && self.case.priorities == to {
-                    return Err(CommandError::Invalid(
-                        "priorities are already confirmed as given".into(),
-                    ));
+                    return Err(CommandError::Invalid("重点类别已按此确认".into()));
                 }
                 let from = std::mem::replace(&mut self.case.priorities, to.clone());
                 self.case.priorities_confirmed = true;
@@ -810,20 +766,13 @@ impl CaseRecord {
             CaseCommand::MarkNotified {
                 notified_at, note, ..
             } => {
-                self.require_open("mark notified")?;
                 if self.case.flags.notified_by_cyberspace_office {
                     return Err(CommandError::Invalid(format!(
-                        "case {} is already marked notified by the cyberspace office",
+                        "案件{}已标记为网信部门通报",
                         self.case.case_id
                     )));
                 }
                 let at = notified_at.unwrap_or(now);
-                // The office's notice is in the past; a little skew is tolerated.
-                if at > now + chrono::Duration::minutes(5) {
-                    return Err(CommandError::Invalid(format!(
-                        "notification time {at} is in the future"
-                    )));
-                }
                 let detail = if note.trim().is_empty() {
                     "网信部门通报,需及时回复".to_string()
                 } else {
@@ -840,8 +789,6 @@ impl CaseRecord {
                 );
             }
             CaseCommand::Close { reason, .. } => {
-                self.require_open("close")?;
-                Self::require_reason(reason)?;
                 let from = self.case.state;
                 // Closing is the desk's call and is not blocked, but what is still owed is
                 // written into the record so the evaluation (年度评估) can see it.
@@ -880,16 +827,12 @@ impl CaseRecord {
                 );
             }
             CaseCommand::Reopen { reason, .. } => {
-                if self.case.state != S::Closed {
-                    return Err(self.illegal("reopen"));
-                }
                 if let Some(into) = &self.merged_into {
                     return Err(CommandError::Invalid(format!(
-                        "case {} was merged into {into}; reopen that one",
+                        "案件{}已并入{into}，请重新打开{into}",
                         self.case.case_id
                     )));
                 }
-                Self::require_reason(reason)?;
                 self.case.state = S::Reopened;
                 self.closed_at = None;
                 self.reopened_at = Some(now);
@@ -1250,7 +1193,7 @@ impl CaseRecord {
         into: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Step>, CommandError> {
-        self.require_open("merge")?;
+        self.require_allowed(CaseAction::Merge)?;
         let mut steps = Vec::new();
         self.merged_into = Some(into.to_string());
         self.case.state = CaseState::Closed;
@@ -1275,7 +1218,7 @@ impl CaseRecord {
         other: &CaseRecord,
         now: DateTime<Utc>,
     ) -> Result<Vec<Step>, CommandError> {
-        self.require_open("absorb a merged case")?;
+        self.require_allowed(CaseAction::Merge)?;
         let mut steps = Vec::new();
         for e in &other.case.event_ids {
             if !self.case.event_ids.contains(e) {

@@ -230,6 +230,38 @@ impl Config {
             })
     }
 
+    /// Registry units that look like `text` (a mistyped id or a partial name), closest first,
+    /// at most `n`: what an error message offers instead of a unit that does not exist.
+    pub fn units_like(&self, text: &str, n: usize) -> Vec<&Unit> {
+        let text = text.trim().to_lowercase();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let mut scored: Vec<(usize, &Unit)> = self
+            .units
+            .iter()
+            .filter_map(|u| {
+                let spellings = std::iter::once(u.id.to_lowercase())
+                    .chain(std::iter::once(u.name.clone()))
+                    .chain(u.aliases.iter().cloned());
+                let best = spellings
+                    .map(|s| {
+                        if s.contains(&text) || (s.chars().count() >= 2 && text.contains(&s)) {
+                            0
+                        } else {
+                            edit_distance(&s, &text)
+                        }
+                    })
+                    .min()?;
+                // A third of the text may be wrong (at least two characters).
+                let allowed = (text.chars().count() / 3).max(2);
+                (best <= allowed).then_some((best, u))
+            })
+            .collect();
+        scored.sort_by_key(|(d, _)| *d);
+        scored.into_iter().take(n).map(|(_, u)| u).collect()
+    }
+
     /// The county government of a district / county-level city / county, by name or alias.
     pub fn county_unit(&self, county: &str) -> Option<&Unit> {
         let county = county.trim();
@@ -281,6 +313,26 @@ impl Config {
         })?;
         self.unit(id)
     }
+}
+
+/// Levenshtein distance over characters (ids are ASCII, names Chinese).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -509,6 +561,22 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_unit_finds_its_neighbours() {
+        let c = Config::from_default_toml().unwrap();
+        let ids = |text: &str| -> Vec<String> {
+            c.units_like(text, 3).iter().map(|u| u.id.clone()).collect()
+        };
+        assert_eq!(
+            ids("educaton").first().map(String::as_str),
+            Some("education")
+        );
+        assert_eq!(ids("南明").first().map(String::as_str), Some("nanming"));
+        assert!(ids("nanmign").contains(&"nanming".to_string()));
+        assert!(ids("zzzzzzzzzz").is_empty());
+        assert!(ids("").is_empty());
+    }
 
     #[test]
     fn default_toml_parses_validates_and_matches_rust_defaults() {

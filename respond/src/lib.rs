@@ -9,9 +9,11 @@
 //! - [`plan`]: deadlines and reminder / breach / escalation timers (pure).
 //! - [`case`]: the case record and its state machine (pure; every change is audited).
 //! - [`audit`]: the hash chain, its verification, response-time metrics.
+//! - [`registry`]: the unit registry published on `yuqing.unit-registry.v1` for the screens.
 //! - [`store`]: sled persistence and the read API ([`CaseStore`]) for dashboards and tools.
 //! - [`notify`]: webhook, DingTalk, WeCom and SMTP delivery.
-//! - [`tracker`]: the running stage: consumers, deadline loop, publisher, outbox.
+//! - [`tracker`]: the running stage: consumers, deadline loop, outbox; `publish` drains the
+//!   committed case events and command results to the bus.
 //! - [`tools`]: `yuqing assign --jsonl`.
 //!
 //! # Invariants
@@ -28,6 +30,8 @@ pub mod case;
 pub mod config;
 pub mod notify;
 pub mod plan;
+mod publish;
+pub mod registry;
 pub mod store;
 pub mod tools;
 pub mod tracker;

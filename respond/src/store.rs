@@ -93,11 +93,20 @@ pub(crate) struct Notification {
     pub at: DateTime<Utc>,
 }
 
+/// A command result waiting to be published on `yuqing.command-results.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingResult {
+    pub key: String,
+    pub envelope: Envelope<common::wire::CommandResult>,
+}
+
 /// Everything one handled message changes, committed at once.
 #[derive(Default)]
 pub(crate) struct Commit {
     pub cases: Vec<CaseRecord>,
     pub steps: Vec<Step>,
+    /// The result of the command this commit handles, published after the commit.
+    pub result: Option<PendingResult>,
     pub events: Vec<(String, EventIndex)>,
     pub notifications: Vec<Notification>,
     pub processed: Option<(String, String)>,
@@ -394,6 +403,10 @@ impl CaseStore {
         for (event_id, idx) in &commit.events {
             batch.insert(format!("ev/{event_id}").as_bytes(), encode(idx)?);
         }
+        if let Some(result) = &commit.result {
+            let n = self.db.db().generate_id()?;
+            batch.insert(format!("res/{n:020}").as_bytes(), encode(result)?);
+        }
         if let Some((topic, id)) = &commit.processed {
             let at = commit.now.map_or(0, |t| t.timestamp_millis());
             batch.insert(
@@ -418,7 +431,19 @@ impl CaseStore {
             .collect()
     }
 
-    /// Forget a published case event. Not flushed: after a crash it is published again with the
+    /// The oldest command results not yet published, in commit order.
+    pub fn pending_results(&self, limit: usize) -> Result<Vec<(Vec<u8>, PendingResult)>, Error> {
+        self.tree
+            .scan_prefix("res/")
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    /// Forget a published case event or command result. Not flushed: after a crash it is published again with the
     /// same message id, which consumers drop as a duplicate.
     pub fn published(&self, key: &[u8]) -> Result<(), Error> {
         self.tree.remove(key)?;

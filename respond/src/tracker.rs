@@ -37,7 +37,7 @@ pub struct Tracker {
     clock: SharedClock,
     lock: Mutex<()>,
     timers_changed: Notify,
-    publish_ready: Notify,
+    pub(crate) publish_ready: Notify,
     outbox_ready: Notify,
 }
 
@@ -59,7 +59,8 @@ impl Tracker {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), Error> {
-        let changed = !commit.steps.is_empty() || !commit.notifications.is_empty();
+        let changed =
+            !commit.steps.is_empty() || !commit.notifications.is_empty() || commit.result.is_some();
         let store = self.store.clone();
         let channels = self.config.notify.channels.clone();
         // sled's flush is a blocking fsync: keep it off the async workers.
@@ -190,6 +191,7 @@ impl Tracker {
         };
         let CaseCommandRequest { actor, command } = env.payload;
         let result = self.apply(&actor, &command, &env.message_id, now, &mut commit);
+        let mut case_id = target_case(&command);
         match &result {
             Ok(steps) => commit.steps.extend(steps.iter().cloned()),
             Err(err) => {
@@ -198,6 +200,7 @@ impl Tracker {
                     CommandError::AlreadyOpen { case_id, .. } => Some(case_id.clone()),
                     _ => None,
                 });
+                case_id = target.clone();
                 if let Some(mut rec) = target.and_then(|id| self.store.get(&id).ok().flatten()) {
                     let mut steps = Vec::new();
                     rec.record(
@@ -216,6 +219,18 @@ impl Tracker {
                 }
             }
         }
+        if let Ok(steps) = &result {
+            // An open names its case only once it exists.
+            case_id = case_id.or_else(|| steps.first().map(|s| s.event.case_id.clone()));
+        }
+        commit.result = Some(command_result(
+            &env.message_id,
+            case_id,
+            &actor,
+            &command,
+            &result,
+            now,
+        ));
         self.commit(commit).await?;
         Ok(result)
     }
@@ -228,7 +243,7 @@ impl Tracker {
         now: DateTime<Utc>,
         commit: &mut Commit,
     ) -> CommandResult {
-        let store_err = |e: Error| CommandError::Invalid(format!("store: {e}"));
+        let store_err = |e: Error| CommandError::Invalid(format!("案件库读取失败：{e}"));
         match command {
             CaseCommand::Open {
                 event_id,
@@ -238,6 +253,7 @@ impl Tracker {
                 detected_at,
                 notified_by_cyberspace_office,
             } => {
+                command.check(now)?;
                 let index = match event_id {
                     Some(e) => {
                         let index = self.store.event(e).map_err(store_err)?.unwrap_or_default();
@@ -287,7 +303,7 @@ impl Tracker {
                     None => case_id_for_message(message_id),
                 };
                 if self.store.get(&case_id).map_err(store_err)?.is_some() {
-                    return Err(CommandError::Invalid(format!("case {case_id} exists")));
+                    return Err(CommandError::Invalid(format!("案件{case_id}已存在")));
                 }
                 let proposed = last.as_ref().and_then(|e| e.severity.level);
                 let opening = Opening {
@@ -329,11 +345,7 @@ impl Tracker {
                 case_id,
                 into_case_id,
             } => {
-                if case_id == into_case_id {
-                    return Err(CommandError::Invalid(
-                        "a case cannot be merged into itself".into(),
-                    ));
-                }
+                command.check(now)?;
                 let mut from = self
                     .store
                     .get(case_id)
@@ -345,11 +357,11 @@ impl Tracker {
                     .map_err(store_err)?
                     .ok_or_else(|| CommandError::UnknownCase(into_case_id.clone()))?;
                 // Check the target first so a refused merge changes neither case.
-                if !into.case.state.is_open() {
+                if !common::commands::allowed(into.case.state, command.action()) {
                     return Err(CommandError::IllegalTransition {
                         case_id: into_case_id.clone(),
-                        state: into.case.state.as_str(),
-                        action: "absorb a merged case",
+                        state: into.case.state,
+                        action: command.action(),
                     });
                 }
                 let mut steps = from.merge_away(&self.config, actor, into_case_id, now)?;
@@ -365,7 +377,7 @@ impl Tracker {
             }
             other => {
                 let Some(id) = target_case(other) else {
-                    return Err(CommandError::Invalid("command names no case".into()));
+                    return Err(CommandError::Invalid("指令未指明案件".into()));
                 };
                 let mut rec = self
                     .store
@@ -434,6 +446,37 @@ fn opening_from_event(
     }
 }
 
+/// What the sender of a command learns of it: accepted, or rejected with the reason in words.
+fn command_result(
+    command_id: &str,
+    case_id: Option<String>,
+    actor: &Actor,
+    command: &CaseCommand,
+    result: &CommandResult,
+    now: DateTime<Utc>,
+) -> crate::store::PendingResult {
+    let (code, message) = match result {
+        Ok(_) => (None, String::new()),
+        Err(e) => (Some(e.code().to_string()), e.to_string()),
+    };
+    crate::store::PendingResult {
+        key: case_id.clone().unwrap_or_else(|| command_id.to_string()),
+        envelope: Envelope::new(
+            format!("result:{command_id}"),
+            now,
+            common::wire::CommandResult {
+                command_id: command_id.to_string(),
+                case_id,
+                actor: actor.clone(),
+                action: command.action().as_str().to_string(),
+                accepted: result.is_ok(),
+                code,
+                message,
+            },
+        ),
+    }
+}
+
 fn target_case(command: &CaseCommand) -> Option<String> {
     command.case_id().map(str::to_string)
 }
@@ -482,62 +525,6 @@ async fn timer_loop(tracker: Arc<Tracker>, shutdown: Shutdown) -> Result<(), Err
         }
         let next = tracker.fire_due_timers().await?;
         if sleep_until_due(&tracker.clock, next, &tracker.timers_changed, &shutdown).await {
-            return Ok(());
-        }
-    }
-}
-
-/// Publish everything queued, in commit order; stops at the first bus error.
-async fn publish_pending(
-    tracker: &Tracker,
-    bus: &dyn common::Bus,
-) -> Result<Result<(), common::BusError>, Error> {
-    loop {
-        let batch = tracker.store.pending_publishes(256)?;
-        if batch.is_empty() {
-            return Ok(Ok(()));
-        }
-        for (key, pending) in batch {
-            if let Err(e) =
-                common::bus::publish(bus, topics::CASE_EVENTS, &pending.key, &pending.envelope)
-                    .await
-            {
-                return Ok(Err(e));
-            }
-            tracker.store.published(&key)?;
-        }
-    }
-}
-
-/// Publish queued case events, retrying with backoff while the bus is down. On shutdown, one
-/// last pass so a clean stop leaves nothing queued.
-async fn publish_loop(
-    tracker: Arc<Tracker>,
-    bus: SharedBus,
-    shutdown: Shutdown,
-) -> Result<(), Error> {
-    let mut failures = 0u32;
-    loop {
-        let wait = match publish_pending(&tracker, bus.as_ref()).await? {
-            Ok(()) => {
-                failures = 0;
-                None
-            }
-            Err(e) => {
-                failures += 1;
-                tracing::warn!(error = %e, attempt = failures, "publishing case event failed");
-                Some(Duration::from_millis(200u64 << failures.min(8)))
-            }
-        };
-        let stop = tokio::select! {
-            _ = shutdown.cancelled() => true,
-            _ = tracker.publish_ready.notified(), if wait.is_none() => false,
-            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => false,
-        };
-        if stop {
-            if let Err(e) = publish_pending(&tracker, bus.as_ref()).await? {
-                tracing::warn!(error = %e, "case events left queued at shutdown; published at next start");
-            }
             return Ok(());
         }
     }
@@ -767,6 +754,8 @@ pub async fn run_on(
             topics::CASE_COMMANDS,
             topics::CASE_EVENTS,
             topics::NOTIFICATIONS,
+            topics::UNIT_REGISTRY,
+            topics::COMMAND_RESULTS,
         ])
         .await?;
     if tracker.store.is_empty() && tracker.config.rebuild_from_case_events {
@@ -812,12 +801,18 @@ pub async fn run_on(
         },
     );
     tasks.spawn(timer_loop(tracker.clone(), shutdown.clone()));
-    tasks.spawn(publish_loop(
+    tasks.spawn(crate::publish::publish_loop(
         tracker.clone(),
         ctx.bus.clone(),
         shutdown.clone(),
     ));
     tasks.spawn(outbox_loop(tracker.clone(), sender, shutdown.clone()));
+    tasks.spawn(crate::registry::publish_loop(
+        tracker.config.clone(),
+        ctx.bus.clone(),
+        ctx.clock.clone(),
+        shutdown.clone(),
+    ));
 
     // The first task to end (cleanly on shutdown, or with an error) ends the stage.
     let mut result = Ok(());

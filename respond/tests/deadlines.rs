@@ -528,3 +528,111 @@ async fn a_failing_channel_is_paused_not_hammered() {
     }
     stage.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_unit_registry_is_published_at_start_and_again_daily() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let clock = TokioClock::starting_at(t0());
+    let stage = start(dir.path(), &bus, clock.clone());
+    stage
+        .until("the registry", |s| {
+            !s.bus.messages(topics::UNIT_REGISTRY).is_empty()
+        })
+        .await;
+    let first: Envelope<common::wire::UnitRegistry> =
+        Envelope::decode(&bus.messages(topics::UNIT_REGISTRY)[0]).unwrap();
+    let config = Config::from_default_toml().unwrap();
+    assert_eq!(first.payload.units.len(), config.units.len());
+    assert!(
+        first
+            .payload
+            .units
+            .iter()
+            .all(|u| !u.name.is_empty() && u.name != u.id)
+    );
+    advance_to(&clock, t0() + Duration::hours(24) + Duration::seconds(1)).await;
+    stage
+        .until("the daily republish", |s| {
+            s.bus.messages(topics::UNIT_REGISTRY).len() >= 2
+        })
+        .await;
+    let again: Envelope<common::wire::UnitRegistry> =
+        Envelope::decode(&bus.messages(topics::UNIT_REGISTRY)[1]).unwrap();
+    assert_eq!(again.message_id, first.message_id, "same content, same id");
+    stage.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_command_gets_a_result_and_a_rejection_says_why_in_chinese() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = MemoryBus::new();
+    let clock = TokioClock::starting_at(t0() + Duration::minutes(5));
+    let stage = start(dir.path(), &bus, clock.clone());
+    stage.update("u1", ordinary("blast")).await;
+    stage.until("the case", |s| s.kinds().len() == 2).await;
+    let case_id = bus.case_events()[0].payload.case_id.clone();
+    let at = clock.now();
+    // An open case cannot be reopened; a unit may acknowledge its own.
+    stage
+        .command(
+            "cmd-reopen",
+            at,
+            CaseCommandRequest {
+                actor: Actor {
+                    name: "desk1".into(),
+                    unit_id: None,
+                },
+                command: CaseCommand::Reopen {
+                    case_id: case_id.clone(),
+                    reason: "再次反映".into(),
+                },
+            },
+        )
+        .await;
+    stage
+        .command(
+            "cmd-ack",
+            at,
+            CaseCommandRequest {
+                actor: kaiyang("张三"),
+                command: CaseCommand::Acknowledge {
+                    case_id: case_id.clone(),
+                },
+            },
+        )
+        .await;
+    stage
+        .until("two results", |s| {
+            s.bus.messages(topics::COMMAND_RESULTS).len() == 2
+        })
+        .await;
+    let results: Vec<common::wire::CommandResult> = bus
+        .messages(topics::COMMAND_RESULTS)
+        .iter()
+        .map(|b| Envelope::decode(b).unwrap().payload)
+        .collect();
+    let reopen = results
+        .iter()
+        .find(|r| r.command_id == "cmd-reopen")
+        .unwrap();
+    assert!(!reopen.accepted);
+    assert_eq!(reopen.case_id.as_deref(), Some(case_id.as_str()));
+    assert_eq!(reopen.code.as_deref(), Some("illegal_transition"));
+    assert!(
+        reopen.message.contains("不能重新打开"),
+        "{}",
+        reopen.message
+    );
+    assert_eq!(reopen.actor.name, "desk1");
+    let ack = results.iter().find(|r| r.command_id == "cmd-ack").unwrap();
+    assert!(ack.accepted && ack.message.is_empty());
+    // The rejection is on the case's record too, in the same words.
+    assert!(
+        stage
+            .events_of("command_rejected")
+            .iter()
+            .any(|(_, d)| d.contains("不能重新打开"))
+    );
+    stage.stop().await;
+}

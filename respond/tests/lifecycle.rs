@@ -201,7 +201,7 @@ async fn full_life_cycle_with_illegal_transitions_as_clear_errors() {
     let err = h.cmd(unit("李四", "nanming"), ack(&id)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("case {id} is acknowledged: cannot acknowledge")
+        format!("案件当前为“已接收”，不能确认接收（案件{id}）")
     );
 
     let err = h
@@ -218,7 +218,7 @@ async fn full_life_cycle_with_illegal_transitions_as_clear_errors() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("evidence url must be http(s)"),
+        err.to_string().contains("证据链接须为 http(s) 地址"),
         "{err}"
     );
 
@@ -248,7 +248,7 @@ async fn full_life_cycle_with_illegal_transitions_as_clear_errors() {
     assert!(matches!(
         err,
         CommandError::IllegalTransition {
-            action: "dispute",
+            action: common::commands::CaseAction::Dispute,
             ..
         }
     ));
@@ -263,7 +263,7 @@ async fn full_life_cycle_with_illegal_transitions_as_clear_errors() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "invalid command: a reason is required");
+    assert_eq!(err.to_string(), "请填写办结说明");
     h.cmd(
         desk(),
         CaseCommand::Close {
@@ -279,7 +279,7 @@ async fn full_life_cycle_with_illegal_transitions_as_clear_errors() {
     assert!(matches!(
         err,
         CommandError::IllegalTransition {
-            state: "closed",
+            state: CaseState::Closed,
             ..
         }
     ));
@@ -308,7 +308,7 @@ async fn full_life_cycle_with_illegal_transitions_as_clear_errors() {
     assert!(matches!(
         err,
         CommandError::IllegalTransition {
-            state: "reopened",
+            state: CaseState::Reopened,
             ..
         }
     ));
@@ -489,7 +489,7 @@ async fn a_rising_severity_replans_deadlines_and_staff_confirmation_wins() {
         )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("already 较大"), "{err}");
+    assert!(err.to_string().contains("已确认为较大"), "{err}");
 }
 
 #[tokio::test]
@@ -716,7 +716,7 @@ async fn merged_cases_become_one() {
         )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("merged into"), "{err}");
+    assert!(err.to_string().contains("已并入"), "{err}");
     let err = h
         .cmd(
             desk(),

@@ -117,12 +117,36 @@ enum UserCommand {
         /// desk | unit | leader | admin
         #[arg(long)]
         role: String,
-        /// The unit a `unit` account belongs to (an id from the unit registry).
+        /// The unit a `unit` account belongs to: an id, name or alias from the unit registry
+        /// (`[[respond.units]]`); anything else is refused.
         #[arg(long)]
         unit: Option<String>,
+        /// Create the data directory's dashboards store if it has none yet (the first account
+        /// of a new installation). Without it, a directory that was never used is refused.
+        #[arg(long)]
+        create: bool,
         #[command(flatten)]
         config: ConfigArg,
     },
+}
+
+/// The registry unit `given` names (id, name or alias), or an error that lists close ones.
+fn registry_unit(config: &Config, given: &str) -> anyhow::Result<common::wire::UnitRef> {
+    if let Some(u) = config.respond.find_unit(given) {
+        return Ok(u.to_ref());
+    }
+    let like: Vec<String> = config
+        .respond
+        .units_like(given, 5)
+        .iter()
+        .map(|u| format!("{}（{}）", u.id, u.name))
+        .collect();
+    let hint = if like.is_empty() {
+        "`yuqing config` 列出全部单位（[[respond.units]]）".to_string()
+    } else {
+        format!("相近的单位：{}", like.join("、"))
+    };
+    bail!("单位“{given}”不在单位名录中；{hint}")
 }
 
 fn load(arg: &ConfigArg) -> anyhow::Result<Config> {
@@ -255,28 +279,46 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     name,
                     role,
                     unit,
+                    create,
                     config,
                 },
         } => {
             let config = load(&config)?;
+            // Checked before the password is read: a typo fails at once.
+            let unit = unit
+                .as_deref()
+                .map(|u| registry_unit(&config, u))
+                .transpose()?;
             let mut password = String::new();
             std::io::stdin()
                 .lock()
                 .read_line(&mut password)
-                .context("cannot read the password from stdin")?;
+                .context("无法从标准输入读取密码")?;
             let password = password.trim_end_matches(['\r', '\n']);
             if password.chars().count() < 10 {
-                bail!("password must have at least 10 characters");
+                bail!("密码至少 10 个字符");
             }
-            dashboards::tools::create_user(
+            let registry = respond::registry::unit_registry(&config.respond);
+            let dir = dashboards::tools::add_user(
                 &config.dashboards,
                 &config.data_dir,
-                &name,
-                &role,
-                unit.as_deref(),
-                password,
+                &dashboards::tools::NewAccount {
+                    name: &name,
+                    role: &role,
+                    unit: unit.as_ref(),
+                    password,
+                    create,
+                },
+                Some(&registry),
             )?;
-            writeln!(stdout.lock(), "user {name} ({role}) saved")?;
+            let unit = unit
+                .map(|u| format!("，单位 {}（{}）", u.name, u.id))
+                .unwrap_or_default();
+            writeln!(
+                stdout.lock(),
+                "已保存用户 {name}（角色 {role}{unit}），写入数据目录 {}",
+                dir.parent().unwrap_or(&dir).display()
+            )?;
             Ok(())
         }
         Command::Config(c) => {

@@ -34,7 +34,7 @@ pub fn page(title: &str, user: Option<(&str, &str, &str)>, body: &str) -> Html<S
     Html(format!(
         r#"<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · 贵阳市政务舆情监测与回应平台</title><link rel="stylesheet" href="/assets/app.css"></head>
+<title>{title} · 贵阳市政务舆情监测与回应平台</title><link rel="icon" href="/assets/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/assets/app.css"></head>
 <body><header class="top"><a class="brand" href="/">贵阳市政务舆情监测与回应平台</a><nav><a href="/">监测台</a><a href="/inbox">案件</a><a href="/reports">报告</a><a href="/ops">运行</a><a href="/admin">管理</a></nav><div class="user">{who}</div></header>
 <main>{body}</main></body></html>"#,
         title = esc(title),

@@ -6,6 +6,7 @@ pub mod api;
 pub mod html;
 pub mod notice;
 pub mod pages;
+pub mod rejection;
 pub mod stream;
 
 use std::collections::BTreeMap;
@@ -54,7 +55,10 @@ pub fn router(state: SharedState) -> Router {
             Rule::write(CASE_ACTORS),
             api::cases::command,
         )
+        // The outcome of a command, for the user who sent it (checked in the handler).
+        .get("/api/commands/{id}", signed_in, api::cases::command_outcome)
         .get("/api/items", feed, api::items::list)
+        .get("/api/sources", feed, api::items::sources)
         .post(
             "/api/items/{id}/notify",
             Rule::write(DESK),
@@ -109,7 +113,10 @@ pub fn router(state: SharedState) -> Router {
             pages::change_password,
         )
         .get("/assets/{*path}", Rule::OPEN, asset)
+        // Browsers ask for it whatever the page says.
+        .get("/favicon.ico", Rule::OPEN, favicon)
         .into_router()
+        .layer(middleware::from_fn(rejection::chinese_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,
@@ -157,6 +164,10 @@ pub enum ApiError {
     Forbidden,
     NotFound,
     BadRequest(String),
+    /// Well-formed but not acceptable (a missing reason, a text too long, an unknown unit): 422.
+    Invalid(String),
+    /// The case's state does not accept the command: 409.
+    Conflict(String),
     TooManyRequests,
     Internal(Error),
 }
@@ -184,6 +195,8 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "无权访问".to_string()),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "未找到".to_string()),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::TooManyRequests => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "尝试次数过多，请稍后再试".to_string(),
@@ -240,6 +253,7 @@ macro_rules! asset {
 /// Everything the browser loads, compiled into the binary: the UI works on an offline intranet.
 const ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("cases.js", "text/javascript; charset=utf-8"),
     asset!("monitor.js", "text/javascript; charset=utf-8"),
@@ -258,6 +272,10 @@ pub(crate) const MONITOR_HTML: &str = include_str!("../../assets/monitor.html");
 pub(crate) const INBOX_HTML: &str = include_str!("../../assets/inbox.html");
 pub(crate) const REPORTS_HTML: &str = include_str!("../../assets/reports.html");
 pub(crate) const OPS_HTML: &str = include_str!("../../assets/ops.html");
+
+async fn favicon() -> Response {
+    asset(axum::extract::Path("favicon.svg".to_string())).await
+}
 
 async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.path == path) {

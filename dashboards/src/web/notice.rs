@@ -43,6 +43,8 @@ notices! {
     CannotDisableSelf = "cannot_disable_self" => "不能停用当前登录账号",
     UnknownOperation = "unknown_operation" => "未知操作",
     UnitFieldsEmpty = "unit_fields_empty" => "编号和名称不能为空",
+    UnitNotInRegistry = "unit_not_in_registry" => "单位不在单位名录中",
+    UnitNameTooLong = "unit_name_too_long" => "单位名称最多 100 个字符",
     BadUserName = "bad_user_name" => "用户名须为 1-64 个字符，不含空白",
     ShortPassword = "short_password" => "密码至少 10 个字符",
     UnitAccountNeedsUnit = "unit_account_needs_unit" => "责任单位账号须选择所属单位",

@@ -258,10 +258,9 @@ pub async fn admin(
         .iter()
         .map(|u| {
             format!(
-                r#"<option value="{}">{}（{}）</option>"#,
+                r#"<option value="{}">{}</option>"#,
                 esc(&u.id),
-                esc(&u.name),
-                esc(&u.id)
+                esc(&u.name)
             )
         })
         .collect();
@@ -276,7 +275,13 @@ pub async fn admin(
 <form method="post" action="/admin/users" class="inline"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="op" value="password"><input type="hidden" name="name" value="{name}"><input type="password" name="password" placeholder="新密码（至少10位）" autocomplete="new-password"><button type="submit">重置密码</button></form></td></tr>"#,
             name = esc(&u.name),
             role = esc(u.role.label_zh()),
-            unit = esc(u.unit_id.as_deref().unwrap_or("—")),
+            unit = esc(&match u.unit_id.as_deref() {
+                None => "—".to_string(),
+                Some(id) => units
+                    .iter()
+                    .find(|x| x.id == id)
+                    .map_or_else(|| format!("{id}（不在单位名录中）"), |x| x.name.clone()),
+            }),
             status = if u.disabled { "已停用" } else { "正常" },
         ));
     }
@@ -299,9 +304,9 @@ pub async fn admin(
         ));
     }
     body.push_str(&format!(
-        r#"</tbody></table><h2>新增或更名单位</h2><form method="post" action="/admin/units" class="grid-form">
+        r#"</tbody></table><h2>单位更名</h2><form method="post" action="/admin/units" class="grid-form">
 <input type="hidden" name="csrf" value="{csrf}"><label>编号<input name="id" required></label><label>名称<input name="name" required></label><button type="submit">保存</button></form>
-<p class="hint">单位编号须与响应模块单位名录一致；案件中出现的责任单位会自动列入。</p></section>"#
+<p class="hint">单位来自响应模块的单位名录（respond.units），案件中出现的责任单位也会列入；更名后看板各处（名单、案件、报告）显示新名称；通知仍用响应模块名录中的名称。</p></section>"#
     ));
     page(
         "管理",
@@ -382,7 +387,12 @@ fn administer_user(
                 return Err(Refused::Notice(Notice::UserExists));
             }
             let role = Role::parse(&f.role).ok_or(Refused::Notice(Notice::UnknownRole))?;
-            let unit = Some(f.unit_id.as_str()).filter(|u| !u.is_empty());
+            let unit = Some(f.unit_id.trim()).filter(|u| !u.is_empty());
+            if let Some(unit) = unit
+                && !state.store.units()?.iter().any(|u| u.id == unit)
+            {
+                return Err(Refused::Notice(Notice::UnitNotInRegistry));
+            }
             let user = auth::new_user(&f.name, role, unit, &f.password, now)?;
             state.store.put_user(&user)?;
             Ok(Notice::UserCreated)
@@ -434,6 +444,22 @@ pub async fn admin_unit(
     let (id, name) = (f.id.trim(), f.name.trim());
     if id.is_empty() || name.is_empty() {
         return back(Notice::UnitFieldsEmpty);
+    }
+    if name.chars().count() > 100 || id.chars().count() > 100 {
+        return back(Notice::UnitNameTooLong);
+    }
+    // With the registry known, only its units (and case owners) exist: a new id would be a
+    // unit respond refuses.
+    match state.store.has_registry() {
+        Ok(true) => match state.store.units() {
+            Ok(units) if !units.iter().any(|u| u.id == id) => {
+                return back(Notice::UnitNotInRegistry);
+            }
+            Ok(_) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        Ok(false) => {}
+        Err(e) => return ApiError::from(e).into_response(),
     }
     match state.store.put_unit(id, name) {
         Ok(()) => back(Notice::UnitSaved),

@@ -257,6 +257,39 @@ impl Harness {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+
+    /// Run the real response tracker (default registry and rules) on this harness's bus, as
+    /// the pipeline would: it consumes the commands the pages send and publishes case events,
+    /// command results and the unit registry.
+    pub fn start_respond(&self) -> Respond {
+        let mut config = respond::Config::from_default_toml().expect("respond defaults");
+        // Nothing to rebuild from: the tests start with an empty bus.
+        config.rebuild_from_case_events = false;
+        let ctx = StageContext {
+            bus: self.bus.clone(),
+            clock: self.clock.clone(),
+            data_dir: self.data.path().to_path_buf(),
+        };
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(respond::run(config, ctx, shutdown.clone()));
+        Respond { shutdown, task }
+    }
+}
+
+/// A response tracker running next to the dashboards.
+pub struct Respond {
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<Result<(), respond::Error>>,
+}
+
+impl Respond {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("join respond")
+            .expect("respond ran cleanly");
+    }
 }
 
 pub fn doc(

@@ -5,11 +5,11 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use common::wire::{CaseCommand, ResponseKind, Severity, new_message_id};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiResult, required, send_command};
+use super::{ApiResult, send_command};
 use crate::store::Role;
 use crate::web::ApiError;
 use crate::web::access::SignedIn;
@@ -156,57 +156,34 @@ pub async fn command(
         }
     }
     let now = state.ctx.clock.now();
+    // Only the mapping is here: what a command must be is checked by `vet` (in
+    // `send_command`), with the tracker's own functions.
+    let case_id = id.clone();
     let command = match cmd {
-        UiCommand::Acknowledge => CaseCommand::Acknowledge {
-            case_id: id.clone(),
-        },
+        UiCommand::Acknowledge => CaseCommand::Acknowledge { case_id },
         UiCommand::Respond {
             kind,
             at,
             evidence_url,
             text,
-        } => {
-            let evidence_url = evidence_url.filter(|u| !u.trim().is_empty());
-            if let Some(u) = &evidence_url
-                && views::safe_link(Some(u)).is_none()
-            {
-                return Err(ApiError::BadRequest("证据链接须为 http(s) 地址".into()));
-            }
-            if text.trim().is_empty() && evidence_url.is_none() {
-                return Err(ApiError::BadRequest("请填写回应内容或证据链接".into()));
-            }
-            let at = at.unwrap_or(now);
-            if at > now + Duration::minutes(5) {
-                return Err(ApiError::BadRequest("回应时间不能晚于现在".into()));
-            }
-            CaseCommand::RecordResponse {
-                case_id: id.clone(),
-                kind,
-                at,
-                evidence_url,
-                text,
-            }
-        }
-        UiCommand::Dispute { reason } => {
-            required("异议理由", &reason)?;
-            CaseCommand::Dispute {
-                case_id: id.clone(),
-                reason,
-            }
-        }
+        } => CaseCommand::RecordResponse {
+            case_id,
+            kind,
+            at: at.unwrap_or(now),
+            evidence_url: evidence_url.filter(|u| !u.trim().is_empty()),
+            text,
+        },
+        UiCommand::Dispute { reason } => CaseCommand::Dispute { case_id, reason },
         UiCommand::Reassign {
             owner_unit_id,
             reason,
-        } => {
-            required("责任单位", &owner_unit_id)?;
-            CaseCommand::Reassign {
-                case_id: id.clone(),
-                owner_unit_id,
-                reason,
-            }
-        }
+        } => CaseCommand::Reassign {
+            case_id,
+            owner_unit_id,
+            reason,
+        },
         UiCommand::Severity { severity, reason } => CaseCommand::ChangeSeverity {
-            case_id: id.clone(),
+            case_id,
             severity,
             reason: if reason.trim().is_empty() {
                 "研判确认".into()
@@ -215,23 +192,11 @@ pub async fn command(
             },
         },
         UiCommand::Disposition { disposition } => CaseCommand::SetDisposition {
-            case_id: id.clone(),
+            case_id,
             disposition,
         },
-        UiCommand::Close { reason } => {
-            required("办结说明", &reason)?;
-            CaseCommand::Close {
-                case_id: id.clone(),
-                reason,
-            }
-        }
-        UiCommand::Reopen { reason } => {
-            required("重新打开理由", &reason)?;
-            CaseCommand::Reopen {
-                case_id: id.clone(),
-                reason,
-            }
-        }
+        UiCommand::Close { reason } => CaseCommand::Close { case_id, reason },
+        UiCommand::Reopen { reason } => CaseCommand::Reopen { case_id, reason },
     };
     send_command(&state, &id, cur.actor(), command).await
 }
@@ -252,7 +217,6 @@ pub async fn open(
     SignedIn(cur): SignedIn,
     Json(req): Json<OpenCase>,
 ) -> ApiResult<Response> {
-    required("标题", &req.title)?;
     let event_id = req.event_id.filter(|e| !e.trim().is_empty());
     let detected_at = match &event_id {
         Some(e) => state.store.event(e)?.map(|ev| ev.event.first_detected_at),
@@ -274,4 +238,41 @@ pub async fn open(
         },
     )
     .await
+}
+
+#[derive(Serialize)]
+pub struct CommandOutcome {
+    command_id: String,
+    action: String,
+    case_id: Option<String>,
+    /// `pending` until respond answered, then `accepted` or `rejected`.
+    status: &'static str,
+    /// Why it was rejected, in Chinese.
+    message: String,
+}
+
+/// What became of a command this user sent (answered `202` with its id). Someone else's
+/// command answers as if it did not exist.
+pub async fn command_outcome(
+    State(state): State<SharedState>,
+    SignedIn(cur): SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CommandOutcome>> {
+    let sent = state
+        .store
+        .sent_command(&id)?
+        .filter(|s| s.actor == cur.user.name)
+        .ok_or(ApiError::NotFound)?;
+    let (status, message) = match &sent.result {
+        None => ("pending", String::new()),
+        Some(r) if r.accepted => ("accepted", String::new()),
+        Some(r) => ("rejected", r.message.clone()),
+    };
+    Ok(Json(CommandOutcome {
+        command_id: sent.command_id,
+        action: sent.action,
+        case_id: sent.case_id,
+        status,
+        message,
+    }))
 }

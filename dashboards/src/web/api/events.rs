@@ -126,6 +126,8 @@ pub async fn judge(
     Json(req): Json<Judge>,
 ) -> ApiResult<Response> {
     let ev = state.store.event(&id)?.ok_or(ApiError::NotFound)?;
+    common::commands::limited_text("研判意见", &req.note, common::commands::REASON_MAX_CHARS)
+        .map_err(|r| ApiError::Invalid(r.0))?;
     let mut priorities = req.priorities;
     priorities.sort();
     priorities.dedup();

@@ -4,11 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use common::topics;
 use common::wire::{DocFlags, Envelope, RawDocument, SourceKind, new_message_id};
+use common::{commands, topics};
 use serde::Deserialize;
 
-use super::{ApiResult, publish_counted, required};
+use super::{ApiResult, publish_counted};
 use crate::store::Role;
 use crate::web::ApiError;
 use crate::web::access::SignedIn;
@@ -34,19 +34,36 @@ pub async fn report(
     SignedIn(cur): SignedIn,
     Json(req): Json<Intake>,
 ) -> ApiResult<Response> {
-    required("标题", &req.title)?;
+    let invalid = |r: commands::Refusal| ApiError::Invalid(r.0);
+    commands::required_text("标题", &req.title, commands::TITLE_MAX_CHARS).map_err(invalid)?;
+    commands::limited_text("情况说明", &req.body, commands::TEXT_MAX_CHARS).map_err(invalid)?;
     // A unit reports in its own name only; the desk records on behalf of the named unit.
     let unit = if cur.role() == Role::Unit {
         cur.user.unit_id.clone()
     } else {
         req.reported_by_unit.filter(|u| !u.trim().is_empty())
     };
-    let unit = unit.ok_or_else(|| ApiError::BadRequest("请选择报送单位".into()))?;
+    let unit = unit.ok_or_else(|| ApiError::Invalid("请选择报送单位".into()))?;
+    if !state.store.registry_knows(&unit)? {
+        return Err(ApiError::Invalid(format!("报送单位“{unit}”不在单位名录中")));
+    }
     let url = req.url.filter(|u| !u.trim().is_empty());
-    if url.is_some() && views::safe_link(url.as_deref()).is_none() {
-        return Err(ApiError::BadRequest("链接须为 http(s) 地址".into()));
+    if let Some(u) = &url {
+        commands::web_link("链接", u).map_err(invalid)?;
+        if views::safe_link(Some(u)).is_none() {
+            return Err(ApiError::Invalid("链接须为 http(s) 地址".into()));
+        }
     }
     let district = req.district.filter(|d| !d.trim().is_empty());
+    // The place decides the owner (属地管理): only the city's own localities are accepted.
+    if let Some(d) = &district
+        && !state.config.ui.districts.iter().any(|x| x == d.trim())
+    {
+        return Err(ApiError::Invalid(format!(
+            "区（市、县）须为{}之一",
+            state.config.ui.districts.join("、")
+        )));
+    }
     let mut body = req.body.trim().to_string();
     if let Some(d) = &district
         && !body.contains(d.as_str())

@@ -159,3 +159,11 @@ pub async fn notify(
     )
         .into_response())
 }
+
+/// The sources the stream can be filtered by, by outlet name (the filter sends the id).
+pub async fn sources(
+    State(state): State<SharedState>,
+    Caller(_): Caller,
+) -> ApiResult<Json<Vec<crate::store::SourceRef>>> {
+    Ok(Json(state.store.source_list()?))
+}

@@ -17,6 +17,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::bus::publish;
+use common::commands::{allowed, not_allowed};
 use common::topics;
 use common::wire::{Actor, CaseCommand, CaseCommandRequest, Envelope, new_message_id};
 use serde::{Deserialize, Serialize};
@@ -57,14 +58,6 @@ pub(crate) fn matches(
         && want(sentiment).is_none_or(|s| item_sentiment == Some(s))
 }
 
-fn required(what: &str, v: &str) -> ApiResult<()> {
-    if v.trim().is_empty() {
-        Err(ApiError::BadRequest(format!("{what}不能为空")))
-    } else {
-        Ok(())
-    }
-}
-
 /// Publish one command and answer 202 with its message id.
 async fn send_command(
     state: &SharedState,
@@ -81,20 +74,66 @@ async fn send_command(
         .into_response())
 }
 
-/// Publish one command to respond, keyed by `key` (the case id, or the event id of an open);
-/// returns its message id.
+/// Everything about `command` that can be known here, checked with the very functions the
+/// response tracker applies (`common::commands`): the command on its own (422), whether the
+/// case's state accepts it (409), whether a unit it names is in the registry (422). What only
+/// the tracker can know comes back on the command-results topic.
+fn vet(state: &SharedState, command: &CaseCommand) -> ApiResult<()> {
+    command
+        .check(state.ctx.clock.now())
+        .map_err(|r| ApiError::Invalid(r.0))?;
+    if let Some(id) = command.case_id()
+        && let Some(c) = state.store.case(id)?
+        && !allowed(c.case.state, command.action())
+    {
+        return Err(ApiError::Conflict(
+            not_allowed(c.case.state, command.action()).0,
+        ));
+    }
+    let unit = match command {
+        CaseCommand::Open {
+            owner_unit_id: Some(u),
+            ..
+        }
+        | CaseCommand::Reassign {
+            owner_unit_id: u, ..
+        } => Some(u),
+        _ => None,
+    };
+    if let Some(u) = unit
+        && !state.store.registry_knows(u)?
+    {
+        return Err(ApiError::Invalid(format!("单位“{u}”不在单位名录中")));
+    }
+    Ok(())
+}
+
+/// Vet and publish one command to respond, keyed by `key` (the case id, or the event id of an
+/// open); remembers it for its sender and returns its message id.
 async fn publish_command(
     state: &SharedState,
     key: &str,
     actor: Actor,
     command: CaseCommand,
 ) -> ApiResult<String> {
+    vet(state, &command)?;
     let message_id = new_message_id();
+    let now = state.ctx.clock.now();
+    let sent = crate::store::SentCommand {
+        command_id: message_id.clone(),
+        actor: actor.name.clone(),
+        action: command.action().as_str().to_string(),
+        case_id: command.case_id().map(String::from),
+        sent_at: now,
+        result: None,
+    };
     let env = Envelope::new(
         message_id.clone(),
-        state.ctx.clock.now(),
+        now,
         CaseCommandRequest { actor, command },
     );
+    // Remembered before it is sent, so a fast answer always finds its command.
+    state.store.record_sent(&sent)?;
     publish_counted(state, topics::CASE_COMMANDS, key, &env).await?;
     Ok(message_id)
 }
