@@ -10,6 +10,7 @@
 //! | `yuqing.source-health.v1` | [`crate::wire::SourceHealth`] | source id |
 //! | `yuqing.notifications.v1` | [`crate::wire::NotificationRequest`] | kind |
 //! | `yuqing.dead-letter.v1` | [`crate::wire::DeadLetter`] | original topic |
+//! | `yuqing.corrections.v1` | [`crate::wire::Correction`] | [`crate::wire::Correction::key`] |
 //!
 //! Keys keep one event's (or one case's) messages in one partition, hence in order.
 
@@ -22,8 +23,19 @@ pub const SOURCE_HEALTH: &str = "yuqing.source-health.v1";
 pub const DEAD_LETTER: &str = "yuqing.dead-letter.v1";
 /// Messages for people that are not about one case (the daily report); respond delivers them.
 pub const NOTIFICATIONS: &str = "yuqing.notifications.v1";
+/// The desk's 研判 (and imported ones): every analyzer reads the whole topic and learns from it.
+/// Compacted, never expired: the latest message per key is the state.
+pub const CORRECTIONS: &str = "yuqing.corrections.v1";
 
-pub const ALL: [&str; 8] = [
+/// Topics whose log is the state (the latest message per key), not a stream of events: kept
+/// forever, compacted by key on Kafka and never trimmed on the embedded bus.
+pub const COMPACTED: [&str; 1] = [CORRECTIONS];
+
+pub fn is_compacted(topic: &str) -> bool {
+    COMPACTED.contains(&topic)
+}
+
+pub const ALL: [&str; 9] = [
     RAW_DOCUMENTS,
     ANALYZED_DOCUMENTS,
     EVENT_UPDATES,
@@ -32,6 +44,7 @@ pub const ALL: [&str; 8] = [
     SOURCE_HEALTH,
     DEAD_LETTER,
     NOTIFICATIONS,
+    CORRECTIONS,
 ];
 
 /// Consumer group names: one per consuming stage.
