@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashSet;
 
-use common::wire::{Jurisdiction, PlaceMention, Priority, PriorityMatch, SeverityProposal};
+use common::wire::{
+    CorrectionField, Jurisdiction, PlaceMention, Priority, PriorityMatch, SeverityProposal,
+};
 
 use crate::Config;
 use crate::classify::{Classifiers, Hit, HitDict, Hits, department_for};
 use crate::dict;
+use crate::learn::{Judgement, Judgements, LexiconView, Model, text_hashes};
 use crate::normalize::{Normalized, normalize_into};
 use crate::places::Gazetteer;
 use crate::scheme::SchemeSet;
@@ -52,6 +55,8 @@ pub struct Analysis {
     pub keywords: Keywords,
     /// Title keywords, in title order (a strong signal for clustering reposts with new bodies).
     pub title_keywords: Keywords,
+    /// Which model decided, and how sure it is per field.
+    pub judged: Judgements,
 }
 
 /// Words with weights, kept in one string buffer: an item's dozen keywords cost two
@@ -170,7 +175,32 @@ impl Analyzer {
         }
     }
 
+    /// The lexicons' analysis (no learned layer).
     pub fn analyze(&self, input: &Input) -> Analysis {
+        self.analyze_with(input, None)
+    }
+
+    /// The analysis with the learned layer of `model` on top of the lexicons. A field the
+    /// model has no corrections for keeps the lexicon's answer; with no model (or one learned
+    /// from nothing) the analysis is exactly [`Analyzer::analyze`]'s.
+    pub fn analyze_with(&self, input: &Input, model: Option<&Model>) -> Analysis {
+        let model = model.filter(|m| !m.is_empty());
+        self.run(input, model, false).0
+    }
+
+    /// What the learned layer reads from an item: the lexicon's answers and the text's
+    /// feature hashes (training calls this for every corrected text).
+    pub fn observe(&self, input: &Input) -> (LexiconView, Vec<u64>) {
+        let (_, observed) = self.run(input, None, true);
+        observed.unwrap_or_default()
+    }
+
+    fn run(
+        &self,
+        input: &Input,
+        model: Option<&Model>,
+        observe: bool,
+    ) -> (Analysis, Option<(LexiconView, Vec<u64>)>) {
         let limit = self.config.max_text_chars.max(1);
         // A body of at most `limit` bytes has at most `limit` characters: no walk needed.
         let cut = (input.body.len() > limit)
@@ -202,15 +232,13 @@ impl Analyzer {
 
         let figures = severity::extract(text);
         let emergency = self.classifiers.emergency(&hits, &figures);
-        let domain = self.classifiers.domain(
-            &hits,
-            self.config.domain_min_score,
-            emergency.probability >= self.config.emergency_threshold,
-        );
+        let lexicon_incident = emergency.probability >= self.config.emergency_threshold;
+        let mut domain =
+            self.classifiers
+                .domain(&hits, self.config.domain_min_score, lexicon_incident);
         let sentiment = self.classifiers.sentiment(&hits, &norm);
-        let rumor = self
-            .classifiers
-            .rumor(&hits, &norm, self.source_credibility(input));
+        let credibility = self.source_credibility(input);
+        let rumor = self.classifiers.rumor(&hits, &norm, credibility);
         let places = self.gazetteer.resolve_found(text, &hits.places);
 
         // Schemes first (they carry the users' own definitions), then the classifiers add a
@@ -230,8 +258,9 @@ impl Analyzer {
                 }
             }
         }
-        let is_emergency = emergency.probability >= self.config.emergency_threshold;
-        if is_emergency {
+        let emergency_scheme = best.contains_key(&Priority::Emergency);
+        let official = best.contains_key(&Priority::Decision);
+        if lexicon_incident {
             best.entry(Priority::Emergency).or_insert(PriorityMatch {
                 priority: Priority::Emergency,
                 scheme: "classifier:emergency".into(),
@@ -248,7 +277,7 @@ impl Analyzer {
                 best.remove(&Priority::Emergency);
             }
         }
-        let is_rumor =
+        let mut is_rumor =
             rumor.score >= self.config.rumor_threshold && rumor.has_claim && !rumor.refutes;
         if is_rumor || rumor.refutes {
             best.entry(Priority::FalseInfo).or_insert(PriorityMatch {
@@ -258,10 +287,136 @@ impl Analyzer {
                 score: rumor.score,
             });
         }
+        let mut department = domain
+            .domain
+            .as_deref()
+            .and_then(|d| department_for(d, &self.config.departments));
+        let figures_casualties =
+            figures.deaths.is_some() || figures.injured.is_some() || figures.missing.is_some();
+        let mut emergency_probability = emergency.probability;
+        let mut negative = sentiment.negative;
+        let mut has_sentiment = sentiment.has_evidence;
+        let mut rumor_score = rumor.score;
+        let mut judged = Judgements {
+            emergency: Judgement::lexicon(Some(
+                emergency.probability.max(1.0 - emergency.probability),
+            )),
+            sentiment: Judgement::lexicon(has_sentiment.then_some(negative.max(1.0 - negative))),
+            rumor: Judgement::lexicon(Some(rumor.score.max(1.0 - rumor.score))),
+            department: Judgement::lexicon(None),
+            false_info: Judgement::lexicon(None),
+            ..Judgements::default()
+        };
+
+        let wanted = model.is_some() || observe;
+        let observed = wanted.then(|| {
+            let view = LexiconView {
+                department: department.clone(),
+                emergency: best.contains_key(&Priority::Emergency),
+                emergency_probability: emergency.probability,
+                emergency_scheme,
+                casualties: figures_casualties,
+                negative: has_sentiment && negative >= self.config.negative_threshold,
+                negative_score: negative,
+                has_sentiment,
+                rumor: is_rumor,
+                rumor_score: rumor.score,
+                has_claim: rumor.has_claim,
+                refutes: rumor.refutes,
+                false_info: best.contains_key(&Priority::FalseInfo),
+                credibility,
+                social: input.social,
+                official,
+            };
+            (view, text_hashes(&seg))
+        });
+
+        if let (Some(model), Some((view, hashes))) = (model, observed.as_ref()) {
+            let rows = model.rows(hashes);
+            judged.version = Some(model.version().clone());
+            judged.corrections = model.corrections() as u64;
+            if let Some(v) = model.judge(CorrectionField::Emergency, view, &rows) {
+                emergency_probability = v.probability_true;
+                judged.emergency = Judgement::learned(&v);
+                if v.class == 1 {
+                    best.entry(Priority::Emergency).or_insert(PriorityMatch {
+                        priority: Priority::Emergency,
+                        scheme: "learned:emergency".into(),
+                        evidence: emergency.evidence.iter().map(|w| w.to_string()).collect(),
+                        score: v.probability_true,
+                    });
+                } else {
+                    best.remove(&Priority::Emergency);
+                }
+                let incident = v.class == 1;
+                if incident != lexicon_incident && !model.has(CorrectionField::Department) {
+                    // The incident's kind decides the owner of an incident report.
+                    domain = self
+                        .classifiers
+                        .domain(&hits, self.config.domain_min_score, incident);
+                    department = domain
+                        .domain
+                        .as_deref()
+                        .and_then(|d| department_for(d, &self.config.departments));
+                }
+            }
+            if let Some(v) = model.judge(CorrectionField::Department, view, &rows) {
+                judged.department = Judgement::learned(&v);
+                let learned = (!v.label.is_empty()).then(|| v.label.clone());
+                if learned != department {
+                    // The domain follows the department it is the domain of.
+                    domain.domain = learned.as_ref().and_then(|d| {
+                        self.config
+                            .departments
+                            .iter()
+                            .find(|(_, dept)| *dept == d)
+                            .map(|(domain, _)| domain.clone())
+                    });
+                    department = learned;
+                }
+            }
+            if let Some(v) = model.judge(CorrectionField::Sentiment, view, &rows) {
+                judged.sentiment = Judgement::learned(&v);
+                negative = v.probability_true;
+                has_sentiment = has_sentiment || v.class == 1;
+            }
+            if let Some(v) = model.judge(CorrectionField::Rumor, view, &rows) {
+                judged.rumor = Judgement::learned(&v);
+                rumor_score = v.probability_true;
+                is_rumor = v.class == 1;
+                if is_rumor {
+                    best.entry(Priority::FalseInfo).or_insert(PriorityMatch {
+                        priority: Priority::FalseInfo,
+                        scheme: "learned:rumor".into(),
+                        evidence: rumor.evidence.iter().map(|w| w.to_string()).collect(),
+                        score: v.probability_true,
+                    });
+                } else if !rumor.refutes
+                    && best
+                        .get(&Priority::FalseInfo)
+                        .is_some_and(|m| m.scheme == "classifier:rumor")
+                {
+                    best.remove(&Priority::FalseInfo);
+                }
+            }
+            if let Some(v) = model.judge(CorrectionField::FalseInfo, view, &rows) {
+                judged.false_info = Judgement::learned(&v);
+                if v.class == 1 {
+                    best.entry(Priority::FalseInfo).or_insert(PriorityMatch {
+                        priority: Priority::FalseInfo,
+                        scheme: "learned:false_info".into(),
+                        evidence: rumor.evidence.iter().map(|w| w.to_string()).collect(),
+                        score: v.probability,
+                    });
+                } else {
+                    best.remove(&Priority::FalseInfo);
+                }
+            }
+        }
+
         let priorities: Vec<PriorityMatch> = best.into_values().collect();
         let has_emergency = priorities.iter().any(|p| p.priority == Priority::Emergency);
-        let casualties = has_emergency
-            && (figures.deaths.is_some() || figures.injured.is_some() || figures.missing.is_some());
+        let casualties = has_emergency && figures_casualties;
 
         let severity_proposal = {
             let level = severity::grade(&figures)
@@ -278,38 +433,35 @@ impl Analyzer {
             }
         };
 
-        let department = domain
-            .domain
-            .as_deref()
-            .and_then(|d| department_for(d, &self.config.departments));
-
         // The title is the start of the normalized text: its tokens are the first ones.
         let title_tokens = (0..seg.len())
             .take_while(|&i| seg.end(i) <= title_len)
             .count();
         let (keywords, title_keywords) = self.keywords(&seg, title_tokens);
 
-        Analysis {
+        let analysis = Analysis {
             priorities,
-            emergency_probability: emergency.probability,
+            emergency_probability,
             domain: domain.domain,
             department,
             jurisdiction: places.jurisdiction,
             places: places.mentions,
             // Casualties are bad news however calmly they are reported.
             negative_score: if casualties {
-                sentiment.negative.max(0.75)
+                negative.max(0.75)
             } else {
-                sentiment.negative
+                negative
             },
-            has_sentiment: sentiment.has_evidence || casualties,
-            rumor_score: rumor.score,
+            has_sentiment: has_sentiment || casualties,
+            rumor_score,
             is_rumor,
             severity: severity_proposal,
             incident_kind: self.classifiers.incident_kind(&hits).map(str::to_string),
             keywords,
             title_keywords,
-        }
+            judged,
+        };
+        (analysis, observed)
     }
 
     /// The dictionary pass alone (for the benchmark's breakdown).

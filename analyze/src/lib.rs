@@ -16,6 +16,8 @@
 //! - [`places`]: gazetteer and jurisdiction with ambiguity;
 //! - [`severity`]: casualties, missing, losses → national grade;
 //! - [`analyzer`]: all of the above as one pure function per item;
+//! - [`learn`]: the learned layer on top of the lexicons: per-field models trained from the
+//!   desk's corrections (研判), starting from and anchored to the lexicon's answer;
 //! - [`events`]: clustering (keyword overlap, or incident kind + place), heat, spikes (pure,
 //!   told the time);
 //! - [`stage`]: `run` on the bus with sled state; [`tools`]: JSONL, eval, bench.
@@ -32,6 +34,7 @@ pub mod analyzer;
 pub mod classify;
 pub mod dict;
 pub mod events;
+pub mod learn;
 pub mod lexicon;
 pub mod normalize;
 pub mod places;

@@ -173,6 +173,7 @@ fn to_wire(doc: &RawDocument, a: &Analysis, event_id: &str, config: &Config) -> 
         source_weight: doc.source_weight,
         flags: doc.flags.clone(),
         near_duplicate_of: doc.near_duplicate_of.clone(),
+        model: Some(crate::learn::stamp(a, config.negative_threshold)),
     }
 }
 

@@ -12,6 +12,7 @@
 //! | `yuqing.dead-letter.v1` | [`crate::wire::DeadLetter`] | original topic |
 //! | `yuqing.unit-registry.v1` | [`crate::wire::UnitRegistry`] | `registry` |
 //! | `yuqing.command-results.v1` | [`crate::wire::CommandResult`] | case id (or command id) |
+//! | `yuqing.corrections.v1` | [`crate::wire::Correction`] | [`crate::wire::Correction::key`] |
 //!
 //! Keys keep one event's (or one case's) messages in one partition, hence in order.
 
@@ -29,8 +30,19 @@ pub const NOTIFICATIONS: &str = "yuqing.notifications.v1";
 pub const UNIT_REGISTRY: &str = "yuqing.unit-registry.v1";
 /// What became of each case command (accepted, or rejected and why), for the person who sent it.
 pub const COMMAND_RESULTS: &str = "yuqing.command-results.v1";
+/// The desk's 研判 (and imported ones): every analyzer reads the whole topic and learns from it.
+/// Compacted, never expired: the latest message per key is the state.
+pub const CORRECTIONS: &str = "yuqing.corrections.v1";
 
-pub const ALL: [&str; 10] = [
+/// Topics whose log is the state (the latest message per key), not a stream of events: kept
+/// forever, compacted by key on Kafka and never trimmed on the embedded bus.
+pub const COMPACTED: [&str; 1] = [CORRECTIONS];
+
+pub fn is_compacted(topic: &str) -> bool {
+    COMPACTED.contains(&topic)
+}
+
+pub const ALL: [&str; 11] = [
     RAW_DOCUMENTS,
     ANALYZED_DOCUMENTS,
     EVENT_UPDATES,
@@ -41,6 +53,7 @@ pub const ALL: [&str; 10] = [
     NOTIFICATIONS,
     UNIT_REGISTRY,
     COMMAND_RESULTS,
+    CORRECTIONS,
 ];
 
 /// Consumer group names: one per consuming stage.

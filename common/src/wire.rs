@@ -11,6 +11,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+mod corrections;
+
+pub use corrections::{
+    AnalysisModel, Correction, CorrectionField, FieldJudgement, JudgementSource, correction_key,
+};
+
 /// The schema version this build writes. Readers accept any version with the same major number
 /// and tolerate unknown fields, so minor additions never need a coordinated upgrade.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -413,6 +419,9 @@ pub struct AnalyzedDocument {
     pub flags: DocFlags,
     #[serde(default)]
     pub near_duplicate_of: Option<String>,
+    /// Which model made this analysis and how sure it is per field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<AnalysisModel>,
 }
 
 /// The current state of one event (舆情事件), re-published whenever it changes.

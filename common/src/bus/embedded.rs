@@ -94,8 +94,15 @@ impl EmbeddedBus {
         Ok(self.offsets.get(key)?.map(|v| decode_u64(&v)))
     }
 
-    /// Drop the oldest messages beyond the retention count that every group has passed.
+    /// Drop the oldest messages beyond the retention count that every group has passed. A
+    /// compacted topic (see [`crate::topics::COMPACTED`]) is its readers' state: never trimmed.
     fn trim(&self, log: &TopicLog) -> Result<(), BusError> {
+        if crate::topics::COMPACTED
+            .iter()
+            .any(|t| log.name == format!("{}{t}", self.namespace))
+        {
+            return Ok(());
+        }
         let Some(next) = log.tree.last()?.map(|(k, _)| decode_u64(&k) + 1) else {
             return Ok(());
         };
@@ -200,6 +207,23 @@ impl Bus for EmbeddedBus {
             .unwrap_or(0);
         let committed = self.committed(&self.group_key(group, &log))?.unwrap_or(0);
         Ok(Some(end.saturating_sub(committed)))
+    }
+
+    async fn read_all(&self, topic: &str) -> Result<Vec<Delivery>, BusError> {
+        let log = self.topic(topic)?;
+        let mut out = Vec::new();
+        for entry in log.tree.iter() {
+            let (k, v) = entry?;
+            let (key, payload) = decode_record(&v);
+            out.push(Delivery {
+                topic: topic.to_string(),
+                partition: 0,
+                offset: decode_u64(&k) as i64,
+                key,
+                payload,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -315,5 +339,24 @@ mod tests {
         assert_eq!(slow.recv().await.unwrap().offset, 1);
         // A group with no offset at all pins nothing; older messages beyond retention go.
         assert!(bus.topic("t").unwrap().tree.len() as u64 > TRIM_EVERY);
+    }
+
+    #[tokio::test]
+    async fn a_compacted_topic_is_read_whole_and_never_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = EmbeddedBus::open(dir.path(), "ns.", 10).unwrap();
+        let topic = crate::topics::CORRECTIONS;
+        assert!(bus.read_all(topic).await.unwrap().is_empty());
+        for i in 0..(TRIM_EVERY * 2) {
+            bus.publish(topic, &format!("k{i}"), i.to_string().into_bytes())
+                .await
+                .unwrap();
+        }
+        let all = bus.read_all(topic).await.unwrap();
+        assert_eq!(all.len() as u64, TRIM_EVERY * 2);
+        assert_eq!(all[5].payload, b"5");
+        assert_eq!(all[5].key.as_deref(), Some("k5"));
+        // Reading left no group behind.
+        assert_eq!(bus.offsets.len(), 0);
     }
 }

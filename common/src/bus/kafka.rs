@@ -103,12 +103,22 @@ impl Bus for KafkaBus {
         let names: Vec<String> = topics.iter().map(|t| self.full(t)).collect();
         let new: Vec<NewTopic> = names
             .iter()
-            .map(|n| {
-                NewTopic::new(
+            .zip(topics)
+            .map(|(n, logical)| {
+                let topic = NewTopic::new(
                     n,
                     self.config.partitions,
                     TopicReplication::Fixed(self.config.replication),
-                )
+                );
+                // A compacted topic is its readers' state: the latest message per key, kept
+                // for good (a topic that exists already keeps the settings it was made with).
+                if crate::topics::is_compacted(logical) {
+                    topic
+                        .set("cleanup.policy", "compact")
+                        .set("retention.ms", "-1")
+                } else {
+                    topic
+                }
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
@@ -169,6 +179,17 @@ impl Bus for KafkaBus {
         .map_err(|e| BusError::Kafka(e.to_string()))?
     }
 
+    async fn read_all(&self, topic: &str) -> Result<Vec<Delivery>, BusError> {
+        let (config, logical, full) = (
+            Self::client_config(&self.config),
+            topic.to_string(),
+            self.full(topic),
+        );
+        tokio::task::spawn_blocking(move || Self::replay(config, &logical, &full))
+            .await
+            .map_err(|e| BusError::Kafka(e.to_string()))?
+    }
+
     async fn lag(&self, topic: &str, group: &str) -> Result<Option<u64>, BusError> {
         let topic = self.full(topic);
         let group = self.full(group);
@@ -225,6 +246,76 @@ fn lag_once(config: &ClientConfig, topic: &str, group: &str) -> Result<Option<u6
         lag += (high - done).max(0) as u64;
     }
     Ok(Some(lag))
+}
+
+impl KafkaBus {
+    /// [`Bus::read_all`]: assign every partition from its start and read up to the high
+    /// watermarks taken first (blocking; runs on the blocking pool). No group offset is stored.
+    fn replay(config: ClientConfig, logical: &str, full: &str) -> Result<Vec<Delivery>, BusError> {
+        let consumer: BaseConsumer = config
+            .clone()
+            .set("group.id", format!("{full}-replay"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .create()
+            .map_err(err)?;
+        let md = consumer
+            .fetch_metadata(Some(full), Timeout::After(ADMIN_TIMEOUT))
+            .map_err(err)?;
+        let Some(t) = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == full && t.error().is_none())
+        else {
+            return Ok(Vec::new());
+        };
+        let mut tpl = TopicPartitionList::new();
+        // partition → the offset one past its last message when the replay started
+        let mut ends: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
+        for p in t.partitions() {
+            let (low, high) = consumer
+                .fetch_watermarks(full, p.id(), Timeout::After(ADMIN_TIMEOUT))
+                .map_err(err)?;
+            if high > low {
+                tpl.add_partition_offset(full, p.id(), Offset::Beginning)
+                    .map_err(err)?;
+                ends.insert(p.id(), high);
+            }
+        }
+        let mut out = Vec::new();
+        if ends.is_empty() {
+            return Ok(out);
+        }
+        consumer.assign(&tpl).map_err(err)?;
+        let deadline = std::time::Instant::now() + ADMIN_TIMEOUT;
+        while !ends.is_empty() {
+            if std::time::Instant::now() >= deadline {
+                return Err(BusError::Kafka(format!(
+                    "reading {full} from its start did not finish in {ADMIN_TIMEOUT:?}"
+                )));
+            }
+            let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let m = m.map_err(err)?;
+            let (partition, offset) = (m.partition(), m.offset());
+            if let Some(&end) = ends.get(&partition) {
+                if offset < end {
+                    out.push(Delivery {
+                        topic: logical.to_string(),
+                        partition,
+                        offset,
+                        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    });
+                }
+                if offset + 1 >= end {
+                    ends.remove(&partition);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 struct KafkaSubscription {

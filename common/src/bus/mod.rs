@@ -62,6 +62,25 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Messages published to `topic` that `group` has not acknowledged yet, when known.
     async fn lag(&self, topic: &str, group: &str) -> Result<Option<u64>, BusError>;
+
+    /// Every message `topic` holds now, from its start, in log order per partition, without
+    /// joining a group or storing an offset: how a reader rebuilds state that lives in a
+    /// compacted topic. An empty or missing topic gives nothing.
+    ///
+    /// The default reads as many messages as a fresh group's lag counts, which is exact for a
+    /// log without gaps; Kafka overrides it (compaction leaves gaps in its offsets).
+    async fn read_all(&self, topic: &str) -> Result<Vec<Delivery>, BusError> {
+        let group = format!("replay-{}", crate::wire::new_message_id());
+        let n = self.lag(topic, &group).await?.unwrap_or(0);
+        let mut out = Vec::with_capacity(n as usize);
+        if n > 0 {
+            let mut sub = self.subscribe(topic, &group).await?;
+            while (out.len() as u64) < n {
+                out.push(sub.recv().await?);
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]

@@ -1,0 +1,668 @@
+//! The learned layer on top of the lexicons (issue 11): what the desk's 研判 teach.
+//!
+//! Per field (department, sentiment, rumour, emergency, false information) a multinomial
+//! logistic regression reads the item's jieba tokens and character bigrams and the lexicon's own
+//! answer and scores ([`LexiconView`]). Its prior is the lexicon: the weights start where the
+//! model answers exactly what the lexicon answers, and a penalty of fixed total weight pulls them
+//! back there, so a field moves away from the lexicon only as far as its corrections justify,
+//! and a field without corrections is not touched at all (the analysis is then the lexicon's,
+//! bit for bit). Confidences are temperature-scaled on held-out folds of the corrections.
+//!
+//! Pure and deterministic: a [`Model`] is a function of the set of live corrections (sorted by
+//! key), whatever order they arrived in; training 3 000 corrections takes well under a second
+//! per field.
+
+mod features;
+mod train;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use common::wire::{Correction, CorrectionField, SourceKind};
+
+pub use features::{LexiconView, text_hashes};
+pub use train::Hyper;
+
+use crate::analyzer::{Analyzer, Input};
+use features::{BINARY_DENSE, DECISION_ROW, binary_dense};
+use train::Example;
+
+/// Raise this when the features or the training change: models of different formats are
+/// different models even when learned from the same corrections.
+const MODEL_FORMAT: &str = "learn-1";
+/// How strongly the prior holds the lexicon's answer (a margin in log-odds).
+const PRIOR_MARGIN: f32 = 4.0;
+/// A feature is learned only if at least this many corrected texts contain it: a word seen
+/// once says more about that item than about the class.
+const MIN_DOCUMENTS: u32 = 2;
+/// Folds for calibration and the cross-validated accuracy.
+const FOLDS: u64 = 5;
+/// Fewer corrections of a field than this: no folds, confidences uncalibrated.
+const MIN_CALIBRATION: usize = 20;
+
+/// The live corrections: the latest message per key ([`Correction::key`]), withdrawn ones
+/// removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CorrectionSet {
+    live: BTreeMap<String, Correction>,
+}
+
+impl CorrectionSet {
+    /// Apply one message; whether the set changed.
+    pub fn apply(&mut self, c: Correction) -> bool {
+        let key = c.key();
+        if c.withdrawn {
+            return self.live.remove(&key).is_some();
+        }
+        if self.live.get(&key) == Some(&c) {
+            return false;
+        }
+        self.live.insert(key, c);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// In key order.
+    pub fn iter(&self) -> impl Iterator<Item = &Correction> + '_ {
+        self.live.values()
+    }
+
+    /// What the model is made of, as a short digest: the same corrections give the same
+    /// digest, whoever judged them and whenever.
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(MODEL_FORMAT.as_bytes());
+        for (key, c) in &self.live {
+            for part in [
+                key.as_str(),
+                &c.value.to_string(),
+                c.title.as_deref().unwrap_or(""),
+                &c.text,
+                c.source.as_deref().unwrap_or(""),
+                if c.source_kind == SourceKind::Social {
+                    "social"
+                } else {
+                    ""
+                },
+            ] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part.as_bytes());
+            }
+        }
+        hex::encode(&h.finalize()[..6])
+    }
+}
+
+/// A correction's value as its field's class: a department name (`""` = none), or a flag
+/// (sentiment: negative).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Department(String),
+    Flag(bool),
+}
+
+fn target(c: &Correction) -> Option<Target> {
+    use serde_json::Value;
+    match (c.field, &c.value) {
+        (CorrectionField::Department, Value::String(s)) => {
+            Some(Target::Department(s.trim().to_string()))
+        }
+        (CorrectionField::Department, Value::Null) => Some(Target::Department(String::new())),
+        (CorrectionField::Sentiment, Value::String(s)) => match s.as_str() {
+            "negative" => Some(Target::Flag(true)),
+            "positive" => Some(Target::Flag(false)),
+            _ => None,
+        },
+        (
+            CorrectionField::Rumor | CorrectionField::Emergency | CorrectionField::FalseInfo,
+            Value::Bool(b),
+        ) => Some(Target::Flag(*b)),
+        (
+            CorrectionField::Rumor | CorrectionField::Emergency | CorrectionField::FalseInfo,
+            Value::String(s),
+        ) => match s.as_str() {
+            "true" => Some(Target::Flag(true)),
+            "false" => Some(Target::Flag(false)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Why a correction's value is not usable, in the desk's language (for `yuqing learn`).
+pub fn check(c: &Correction) -> Result<(), String> {
+    if c.withdrawn {
+        return Ok(());
+    }
+    if c.field == CorrectionField::Unknown {
+        return Err(
+            "未知的研判字段（可用：department、sentiment、rumor、emergency、false_info）".into(),
+        );
+    }
+    if c.text.trim().is_empty() && c.title.as_deref().unwrap_or("").trim().is_empty() {
+        return Err("研判记录没有正文（text）".into());
+    }
+    if target(c).is_none() {
+        return Err(match c.field {
+            CorrectionField::Department => {
+                "department 的值须是单位名称或编号（\"\" 表示无市级部门）".into()
+            }
+            CorrectionField::Sentiment => "sentiment 的值须是 \"positive\" 或 \"negative\"".into(),
+            f => format!("{} 的值须是 true 或 false", f.as_str()),
+        });
+    }
+    Ok(())
+}
+
+/// Corrections, held-out accuracy and calibration of one field's model (what the admin sees).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HeadStats {
+    pub field: String,
+    pub corrections: usize,
+    /// Corrections per class (department name, or `true`/`false`).
+    pub per_class: BTreeMap<String, usize>,
+    /// Accuracy of the learned answer on held-out folds of the corrections.
+    pub cv_accuracy: Option<f64>,
+    /// Accuracy of the lexicon's answer on the same corrections.
+    pub lexicon_accuracy: f64,
+    pub temperature: f32,
+}
+
+/// One field's model.
+struct Head {
+    field: CorrectionField,
+    /// Department names (`""` = none) or, for flags, `["false", "true"]`.
+    classes: Vec<String>,
+    dense_rows: usize,
+    /// (dense rows + vocabulary) × classes, row-major.
+    weights: Vec<f32>,
+    temperature: f32,
+    calibrated: bool,
+    stats: HeadStats,
+}
+
+/// A learned field's answer for one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The class index: for flags 1 = true.
+    pub class: usize,
+    pub label: String,
+    /// Probability of the class (temperature-scaled).
+    pub probability: f32,
+    /// Probability of `true`, for flags.
+    pub probability_true: f32,
+    pub calibrated: bool,
+    pub lexicon_share: f32,
+}
+
+/// The learned layer: one head per field that has corrections.
+pub struct Model {
+    version: Arc<str>,
+    corrections: usize,
+    rejected: usize,
+    /// feature hash → vocabulary row (shared by the heads).
+    vocab: FxHashMap<u64, u32>,
+    heads: Vec<Head>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("version", &self.version)
+            .field("corrections", &self.corrections)
+            .field("vocab", &self.vocab.len())
+            .finish()
+    }
+}
+
+/// What the lexicon pass gives the model for one corrected text.
+struct Observed {
+    key: String,
+    field: CorrectionField,
+    target: Target,
+    view: LexiconView,
+    hashes: Vec<u64>,
+}
+
+fn fold_of(key: &str) -> u64 {
+    let d = Sha256::digest(key.as_bytes());
+    u64::from(d[0]) % FOLDS
+}
+
+impl Model {
+    /// Learn from `set` on top of `analyzer`'s lexicons.
+    pub fn train(analyzer: &Analyzer, set: &CorrectionSet, hyper: &Hyper) -> Model {
+        let mut rejected = 0;
+        let mut observed = Vec::with_capacity(set.len());
+        for c in set.iter() {
+            let Some(t) = target(c).filter(|_| c.field != CorrectionField::Unknown) else {
+                rejected += 1;
+                continue;
+            };
+            let (view, hashes) = analyzer.observe(&Input {
+                title: c.title.as_deref().unwrap_or(""),
+                body: &c.text,
+                source: c.source.as_deref().unwrap_or(""),
+                social: c.source_kind == SourceKind::Social,
+            });
+            observed.push(Observed {
+                key: c.key(),
+                field: c.field,
+                target: t,
+                view,
+                hashes,
+            });
+        }
+        // Document frequency over every corrected text; the vocabulary in hash order.
+        let mut df: FxHashMap<u64, u32> = FxHashMap::default();
+        for o in &observed {
+            for h in &o.hashes {
+                *df.entry(*h).or_default() += 1;
+            }
+        }
+        let mut kept: Vec<u64> = df
+            .into_iter()
+            .filter(|&(_, n)| n >= MIN_DOCUMENTS)
+            .map(|(h, _)| h)
+            .collect();
+        kept.sort_unstable();
+        let vocab: FxHashMap<u64, u32> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (*h, i as u32))
+            .collect();
+        let departments: BTreeSet<String> = analyzer
+            .config()
+            .departments
+            .values()
+            .cloned()
+            .chain(std::iter::once(String::new()))
+            .collect();
+        let heads = CorrectionField::KNOWN
+            .iter()
+            .filter_map(|&field| {
+                let items: Vec<&Observed> = observed.iter().filter(|o| o.field == field).collect();
+                (!items.is_empty()).then(|| Head::train(field, &items, &vocab, &departments, hyper))
+            })
+            .collect();
+        Model {
+            version: format!("learned-{}", set.digest()).into(),
+            corrections: observed.len(),
+            rejected,
+            vocab,
+            heads,
+        }
+    }
+
+    pub fn version(&self) -> &Arc<str> {
+        &self.version
+    }
+
+    /// Corrections learned from (those with a usable value).
+    pub fn corrections(&self) -> usize {
+        self.corrections
+    }
+
+    /// Corrections whose value could not be read.
+    pub fn rejected(&self) -> usize {
+        self.rejected
+    }
+
+    pub fn stats(&self) -> Vec<HeadStats> {
+        self.heads.iter().map(|h| h.stats.clone()).collect()
+    }
+
+    pub fn has(&self, field: CorrectionField) -> bool {
+        self.heads.iter().any(|h| h.field == field)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// The vocabulary rows of an item's feature hashes.
+    pub fn rows(&self, hashes: &[u64]) -> Vec<u32> {
+        hashes
+            .iter()
+            .filter_map(|h| self.vocab.get(h).copied())
+            .collect()
+    }
+
+    /// The learned answer for `field`, if it has a head.
+    pub fn judge(
+        &self,
+        field: CorrectionField,
+        view: &LexiconView,
+        rows: &[u32],
+    ) -> Option<Verdict> {
+        let head = self.heads.iter().find(|h| h.field == field)?;
+        Some(head.judge(view, rows))
+    }
+}
+
+impl Head {
+    fn is_flag(field: CorrectionField) -> bool {
+        field != CorrectionField::Department
+    }
+
+    fn train(
+        field: CorrectionField,
+        items: &[&Observed],
+        vocab: &FxHashMap<u64, u32>,
+        departments: &BTreeSet<String>,
+        hyper: &Hyper,
+    ) -> Head {
+        let classes: Vec<String> = if Self::is_flag(field) {
+            vec!["false".into(), "true".into()]
+        } else {
+            let mut all = departments.clone();
+            for o in items {
+                if let Target::Department(d) = &o.target {
+                    all.insert(d.clone());
+                }
+            }
+            all.into_iter().collect()
+        };
+        let k = classes.len();
+        let dense_rows = if Self::is_flag(field) {
+            BINARY_DENSE
+        } else {
+            2 + k
+        };
+        let rows = dense_rows + vocab.len();
+        let mut w0 = vec![0.0f32; rows * k];
+        if Self::is_flag(field) {
+            let r = DECISION_ROW as usize;
+            w0[r * k] = -PRIOR_MARGIN / 2.0;
+            w0[r * k + 1] = PRIOR_MARGIN / 2.0;
+        } else {
+            for j in 0..k {
+                w0[(2 + j) * k + j] = PRIOR_MARGIN;
+            }
+        }
+        let mut head = Head {
+            field,
+            classes,
+            dense_rows,
+            weights: Vec::new(),
+            temperature: 1.0,
+            calibrated: false,
+            stats: HeadStats {
+                field: field.as_str().into(),
+                corrections: items.len(),
+                ..HeadStats::default()
+            },
+        };
+        let label_of = |t: &Target| -> u32 {
+            match t {
+                Target::Flag(b) => u32::from(*b),
+                Target::Department(d) => {
+                    head.classes.iter().position(|c| c == d).unwrap_or(0) as u32
+                }
+            }
+        };
+        let examples: Vec<Example> = items
+            .iter()
+            .map(|o| {
+                let text: Vec<u32> = o
+                    .hashes
+                    .iter()
+                    .filter_map(|h| vocab.get(h))
+                    .map(|r| r + dense_rows as u32)
+                    .collect();
+                Example {
+                    dense: head.dense(&o.view),
+                    text_value: text_value(text.len()),
+                    text,
+                    label: label_of(&o.target),
+                }
+            })
+            .collect();
+        for (o, e) in items.iter().zip(&examples) {
+            *head
+                .stats
+                .per_class
+                .entry(head.classes[e.label as usize].clone())
+                .or_default() += 1;
+            let lexicon = head.lexicon_class(&o.view);
+            if lexicon == e.label as usize {
+                head.stats.lexicon_accuracy += 1.0;
+            }
+        }
+        head.stats.lexicon_accuracy /= items.len().max(1) as f64;
+
+        if items.len() >= MIN_CALIBRATION {
+            // Out-of-fold scores: the held-out accuracy and the temperature.
+            let mut scores = vec![Vec::new(); examples.len()];
+            for fold in 0..FOLDS {
+                let train: Vec<&Example> = examples
+                    .iter()
+                    .zip(items)
+                    .filter(|(_, o)| fold_of(&o.key) != fold)
+                    .map(|(e, _)| e)
+                    .collect();
+                let w = train::fit(&train, rows, k, &w0, hyper);
+                for (i, (e, o)) in examples.iter().zip(items).enumerate() {
+                    if fold_of(&o.key) == fold {
+                        let mut z = vec![0.0; k];
+                        train::logits(&w, k, e, &mut z);
+                        scores[i] = z;
+                    }
+                }
+            }
+            let labels: Vec<u32> = examples.iter().map(|e| e.label).collect();
+            let right = scores
+                .iter()
+                .zip(&labels)
+                .filter(|(z, y)| argmax(z) == **y as usize)
+                .count();
+            head.stats.cv_accuracy = Some(right as f64 / labels.len() as f64);
+            head.temperature = train::temperature(&scores, &labels);
+            head.calibrated = true;
+        }
+        head.stats.temperature = head.temperature;
+        let all: Vec<&Example> = examples.iter().collect();
+        head.weights = train::fit(&all, rows, k, &w0, hyper);
+        head
+    }
+
+    /// The class the lexicon answers.
+    fn lexicon_class(&self, view: &LexiconView) -> usize {
+        match self.field {
+            CorrectionField::Department => {
+                let d = view.department.as_deref().unwrap_or("");
+                self.classes.iter().position(|c| c == d).unwrap_or(0)
+            }
+            _ => usize::from(binary_dense(self.field, view)[DECISION_ROW as usize] > 0.0),
+        }
+    }
+
+    fn dense(&self, view: &LexiconView) -> Vec<(u32, f32)> {
+        if Self::is_flag(self.field) {
+            binary_dense(self.field, view)
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(i, v)| (i as u32, *v))
+                .collect()
+        } else {
+            let mut d = vec![(0, 1.0)];
+            if view.emergency {
+                d.push((1, 1.0));
+            }
+            d.push((2 + self.lexicon_class(view) as u32, 1.0));
+            d
+        }
+    }
+
+    fn judge(&self, view: &LexiconView, rows: &[u32]) -> Verdict {
+        let k = self.classes.len();
+        let ex = Example {
+            dense: self.dense(view),
+            text: rows.iter().map(|r| r + self.dense_rows as u32).collect(),
+            text_value: text_value(rows.len()),
+            label: 0,
+        };
+        let dense_only = Example {
+            text: Vec::new(),
+            ..ex.clone()
+        };
+        let mut z = vec![0.0; k];
+        train::logits(&self.weights, k, &ex, &mut z);
+        let mut zd = vec![0.0; k];
+        train::logits(&self.weights, k, &dense_only, &mut zd);
+        let class = argmax(&z);
+        let runner_up = (0..k)
+            .filter(|&c| c != class)
+            .max_by(|&a, &b| z[a].total_cmp(&z[b]).then(b.cmp(&a)))
+            .unwrap_or(class);
+        let dense_margin = (zd[class] - zd[runner_up]).abs();
+        let text_margin = ((z[class] - zd[class]) - (z[runner_up] - zd[runner_up])).abs();
+        let lexicon_share = if dense_margin + text_margin > 0.0 {
+            dense_margin / (dense_margin + text_margin)
+        } else {
+            1.0
+        };
+        let mut p: Vec<f32> = z.iter().map(|x| x / self.temperature).collect();
+        train::softmax(&mut p);
+        Verdict {
+            class,
+            label: self.classes[class].clone(),
+            probability: p[class],
+            probability_true: if Self::is_flag(self.field) { p[1] } else { 0.0 },
+            calibrated: self.calibrated,
+            lexicon_share,
+        }
+    }
+}
+
+fn text_value(n: usize) -> f32 {
+    if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() }
+}
+
+/// The highest score's index; ties go to the lower index.
+fn argmax(z: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in z.iter().enumerate() {
+        if *v > z[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// How one field's answer was reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Judgement {
+    pub confidence: Option<f32>,
+    pub calibrated: bool,
+    pub learned: bool,
+    pub lexicon_share: f32,
+}
+
+impl Judgement {
+    /// The lexicon alone: its own score as the confidence where it has one.
+    pub fn lexicon(confidence: Option<f32>) -> Self {
+        Judgement {
+            confidence,
+            calibrated: false,
+            learned: false,
+            lexicon_share: 1.0,
+        }
+    }
+
+    pub fn learned(v: &Verdict) -> Self {
+        Judgement {
+            confidence: Some(v.probability),
+            calibrated: v.calibrated,
+            learned: true,
+            lexicon_share: v.lexicon_share,
+        }
+    }
+}
+
+/// The model stamp of one analysis: which model, and how each field was decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Judgements {
+    /// `None`: the lexicons alone.
+    pub version: Option<Arc<str>>,
+    pub corrections: u64,
+    pub department: Judgement,
+    pub sentiment: Judgement,
+    pub rumor: Judgement,
+    pub emergency: Judgement,
+    pub false_info: Judgement,
+}
+
+impl Judgements {
+    pub fn version(&self) -> &str {
+        self.version.as_deref().unwrap_or("lexicon")
+    }
+}
+
+/// The wire form of an analysis's model stamp: the version and, per field, the answer with how
+/// it was reached.
+pub fn stamp(a: &crate::Analysis, negative_threshold: f32) -> common::wire::AnalysisModel {
+    use common::wire::{FieldJudgement, JudgementSource, Priority};
+    let j = &a.judged;
+    let field = |value: serde_json::Value, j: &Judgement| FieldJudgement {
+        value,
+        confidence: j.confidence.map(|c| (c * 1000.0).round() / 1000.0),
+        calibrated: j.calibrated,
+        source: if j.learned {
+            JudgementSource::Learned
+        } else {
+            JudgementSource::Lexicon
+        },
+        lexicon_share: (j.lexicon_share * 1000.0).round() / 1000.0,
+    };
+    let sentiment = if a.is_negative(negative_threshold) {
+        "negative"
+    } else {
+        "positive"
+    };
+    let fields = [
+        (
+            CorrectionField::Department,
+            field(
+                a.department.clone().unwrap_or_default().into(),
+                &j.department,
+            ),
+        ),
+        (
+            CorrectionField::Sentiment,
+            field(sentiment.into(), &j.sentiment),
+        ),
+        (CorrectionField::Rumor, field(a.is_rumor.into(), &j.rumor)),
+        (
+            CorrectionField::Emergency,
+            field(a.has(Priority::Emergency).into(), &j.emergency),
+        ),
+        (
+            CorrectionField::FalseInfo,
+            field(a.has(Priority::FalseInfo).into(), &j.false_info),
+        ),
+    ];
+    common::wire::AnalysisModel {
+        version: j.version().to_string(),
+        corrections: j.corrections,
+        fields: fields
+            .into_iter()
+            .map(|(f, v)| (f.as_str().to_string(), v))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
