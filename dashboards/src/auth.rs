@@ -50,9 +50,14 @@ pub enum AccountProblem {
     BadName,
     #[error("密码至少 10 个字符")]
     ShortPassword,
+    #[error("密码最多 256 个字符")]
+    LongPassword,
     #[error("责任单位账号须指定所属单位（--unit）")]
     UnitWithoutUnitId,
 }
+
+/// The longest password an account may have.
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
 /// A checked new account (the name and password rules live here, for the CLI and the admin page).
 pub fn new_user(
@@ -71,6 +76,10 @@ pub fn new_user(
     }
     if password.chars().count() < 10 {
         return Err(AccountProblem::ShortPassword.into());
+    }
+    // A limit like every other field a person types (and argon2 reads all of it).
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(AccountProblem::LongPassword.into());
     }
     let unit_id = unit_id.map(str::trim).filter(|u| !u.is_empty());
     if role == Role::Unit && unit_id.is_none() {
@@ -248,6 +257,15 @@ pub fn start_session(state: &SharedState, user: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_longer_than_the_limit_is_refused() {
+        let long = "好".repeat(MAX_PASSWORD_CHARS + 1);
+        let err = new_user("desk1", Role::Desk, None, &long, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("256"), "{err}");
+        let longest = "好".repeat(MAX_PASSWORD_CHARS);
+        assert!(new_user("desk1", Role::Desk, None, &longest, Utc::now()).is_ok());
+    }
 
     #[test]
     fn password_round_trip() {

@@ -47,6 +47,7 @@ notices! {
     UnitNameTooLong = "unit_name_too_long" => "单位名称最多 100 个字符",
     BadUserName = "bad_user_name" => "用户名须为 1-64 个字符，不含空白",
     ShortPassword = "short_password" => "密码至少 10 个字符",
+    LongPassword = "long_password" => "密码最多 256 个字符",
     UnitAccountNeedsUnit = "unit_account_needs_unit" => "责任单位账号须选择所属单位",
     PasswordsDiffer = "passwords_differ" => "两次输入的新密码不一致",
     TooManyAttempts = "too_many_attempts" => "尝试次数过多，请稍后再试",
@@ -82,6 +83,7 @@ impl From<AccountProblem> for Notice {
         match p {
             AccountProblem::BadName => Notice::BadUserName,
             AccountProblem::ShortPassword => Notice::ShortPassword,
+            AccountProblem::LongPassword => Notice::LongPassword,
             AccountProblem::UnitWithoutUnitId => Notice::UnitAccountNeedsUnit,
         }
     }
