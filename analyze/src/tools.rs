@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::analyzer::{Analysis, Analyzer, Input};
-use crate::learn::Model;
+use crate::learn::{CorrectionSet, Hyper, Model};
 use crate::normalize::fold_char;
 use crate::segment;
 use crate::stage::wire_sentiment;
@@ -57,6 +57,7 @@ fn item_json(id: &Value, a: &Analysis, config: &Config) -> Value {
         "severity": a.severity,
         "places": a.places,
         "keywords": a.keywords.words().collect::<Vec<_>>(),
+        "model": crate::learn::stamp(a, config.negative_threshold),
     })
 }
 
@@ -106,7 +107,19 @@ pub fn analyze_jsonl(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
+    analyze_jsonl_learned(config, &CorrectionSet::default(), input, out)
+}
+
+/// [`analyze_jsonl`] with the model learned from `corrections` (the desk's, read from the
+/// bus by the caller).
+pub fn analyze_jsonl_learned(
+    config: &Config,
+    corrections: &CorrectionSet,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let analyzer = Analyzer::new(config)?;
+    let model = Model::train(&analyzer, corrections, &Hyper::default());
     let mut batch: Vec<(Value, String, String)> = Vec::new();
     let mut line = String::new();
     let mut line_no = 0usize;
@@ -125,7 +138,7 @@ pub fn analyze_jsonl(
                 .iter()
                 .map(|(_, t, b)| (t.clone(), b.clone()))
                 .collect();
-            let results = analyze_parallel(&analyzer, None, &texts, config.workers);
+            let results = analyze_parallel(&analyzer, Some(&model), &texts, config.workers);
             for ((id, _, _), a) in batch.iter().zip(&results) {
                 serde_json::to_writer(&mut *out, &item_json(id, a, config))?;
                 out.write_all(b"\n")?;

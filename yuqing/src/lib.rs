@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod learn;
 pub mod pipeline;
 
 pub use config::Config;

@@ -92,6 +92,14 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Import 研判 records (JSONL `{id, text, title?, field, value, source?}`, as
+    /// `dev_corrections.py` writes them) as corrections on the bus: every analyzer learns from
+    /// them. A row with `"withdrawn": true` takes its item's field back.
+    Learn {
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Benchmarks: ingest | analyze | dashboards.
     Bench {
         target: String,
@@ -189,9 +197,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze { config, jsonl } => {
             let config = load(&config)?;
             if jsonl {
+                let corrections = yuqing::learn::corrections_for_offline(&config).await?;
                 let stdin = std::io::stdin();
-                analyze::tools::analyze_jsonl(
+                analyze::tools::analyze_jsonl_learned(
                     &config.analyze,
+                    &corrections,
                     &mut stdin.lock(),
                     &mut stdout.lock(),
                 )?;
@@ -224,6 +234,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .map(|f| ingest::tools::Fold::parse(&f, rest))
                 .transpose()?;
             eval(&task, &file, fold, learn_from.as_deref(), &load(&config)?)
+        }
+        Command::Learn { file, config } => {
+            let report = yuqing::learn::import(&file, &load(&config)?).await?;
+            writeln!(stdout.lock(), "{report}")?;
+            Ok(())
         }
         Command::Bench { target, config } => {
             let config = load(&config)?;

@@ -305,7 +305,7 @@ impl Model {
             .cloned()
             .chain(std::iter::once(String::new()))
             .collect();
-        let heads = CorrectionField::KNOWN
+        let heads: Vec<Head> = CorrectionField::KNOWN
             .iter()
             .filter_map(|&field| {
                 let items: Vec<&Observed> = observed.iter().filter(|o| o.field == field).collect();
@@ -313,7 +313,11 @@ impl Model {
             })
             .collect();
         Model {
-            version: format!("learned-{}", set.digest()).into(),
+            version: if heads.is_empty() {
+                "lexicon".into()
+            } else {
+                format!("learned-{}", set.digest()).into()
+            },
             corrections: observed.len(),
             rejected,
             vocab,
