@@ -18,6 +18,7 @@
 //! - [`analyzer`]: all of the above as one pure function per item;
 //! - [`learn`]: the learned layer on top of the lexicons: per-field models trained from the
 //!   desk's corrections (研判), starting from and anchored to the lexicon's answer;
+//! - [`learner`]: the corrections topic → the model in use (snapshot, then follow);
 //! - [`events`]: clustering (keyword overlap, or incident kind + place), heat, spikes (pure,
 //!   told the time);
 //! - [`stage`]: `run` on the bus with sled state; [`tools`]: JSONL, eval, bench.
@@ -35,6 +36,7 @@ pub mod classify;
 pub mod dict;
 pub mod events;
 pub mod learn;
+pub mod learner;
 pub mod lexicon;
 pub mod normalize;
 pub mod places;

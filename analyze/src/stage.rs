@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyzer::{Analysis, Analyzer, Input, summary};
 use crate::events::{EventParams, EventState, Events, Item};
+use crate::learn::Model;
+use crate::learner::{self, ModelCell};
 use crate::{Config, Error};
 
 /// What the store keeps per item.
@@ -232,17 +234,48 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
             topics::RAW_DOCUMENTS,
             topics::ANALYZED_DOCUMENTS,
             topics::EVENT_UPDATES,
+            topics::CORRECTIONS,
         ])
         .await?;
+    // The model first, from every correction on the topic: no item is analyzed by a model
+    // that has not caught up with the desk.
+    let corrections = learner::load(ctx.bus.as_ref()).await?;
+    let snapshot = learner::snapshot_path(&ctx.data_dir);
+    learner::write_snapshot(&snapshot, &corrections)?;
+    let model = Arc::new(ModelCell::new(
+        learner::train(analyzer.clone(), corrections.clone()).await?,
+    ));
+    // The follower stops with the stage (a child token), and a follower that lost the bus
+    // stops the stage: an analyzer must not go on with a model that silently stopped learning.
+    let follow_stop = shutdown.child_token();
+    let follower = tokio::spawn({
+        let follow = learner::follow(
+            ctx.bus.clone(),
+            analyzer.clone(),
+            corrections,
+            model.clone(),
+            Some(snapshot),
+            follow_stop.clone(),
+        );
+        let shutdown = shutdown.clone();
+        async move {
+            let r = follow.await;
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "following corrections failed; stopping the stage");
+                shutdown.cancel();
+            }
+            r
+        }
+    });
 
     let bus = ctx.bus.clone();
     let clock = ctx.clock.clone();
     let workers = config.workers.max(1);
     let config = Arc::new(config);
     let prepare = {
-        let (analyzer, state) = (analyzer.clone(), state.clone());
+        let (analyzer, state, model) = (analyzer.clone(), state.clone(), model.clone());
         move |env: Envelope<RawDocument>| {
-            let (analyzer, state) = (analyzer.clone(), state.clone());
+            let (analyzer, state, model) = (analyzer.clone(), state.clone(), model.get());
             async move {
                 let doc = env.payload;
                 if doc.doc_id.is_empty() {
@@ -251,7 +284,7 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
                     ));
                 }
                 // CPU-bound: off the async runtime, several items at once.
-                tokio::task::spawn_blocking(move || prepare(&analyzer, &state, &doc))
+                tokio::task::spawn_blocking(move || prepare(&analyzer, &model, &state, &doc))
                     .await
                     .map_err(retryable)?
                     .map_err(classify)
@@ -259,17 +292,20 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
         }
     };
     let commit = move |env: Envelope<RawDocument>, analysis: Option<Arc<Analysis>>| {
-        let (analyzer, state, db, bus) = (
+        let (analyzer, state, db, bus, model) = (
             analyzer.clone(),
             state.clone(),
             flush_db.clone(),
             bus.clone(),
+            model.get(),
         );
         let (config, params, now) = (config.clone(), params.clone(), clock.now());
         async move {
             let doc = env.payload;
             let (analyzed, event) = tokio::task::spawn_blocking(move || {
-                finish(&analyzer, &state, &config, &params, doc, analysis, now)
+                finish(
+                    &analyzer, &model, &state, &config, &params, doc, analysis, now,
+                )
             })
             .await
             .map_err(retryable)?
@@ -302,16 +338,24 @@ pub async fn run(config: Config, ctx: StageContext, shutdown: Shutdown) -> Resul
     };
     // Items are analyzed `workers` at a time; clustering, the store and publishing run one item
     // at a time in log order, so one event's outputs keep their order and acks stay in order.
-    consume_concurrent::<RawDocument, Option<Arc<Analysis>>, _, _, _, _>(
+    let consume = consume_concurrent::<RawDocument, Option<Arc<Analysis>>, _, _, _, _>(
         ctx.bus.clone(),
         topics::RAW_DOCUMENTS,
         topics::groups::ANALYZE,
-        shutdown,
+        shutdown.clone(),
         workers,
         prepare,
         commit,
-    )
-    .await?;
+    );
+    // The consume loop drains on shutdown (it acknowledges what it committed); then the
+    // follower stops.
+    let consumed = consume.await;
+    follow_stop.cancel();
+    let followed = follower
+        .await
+        .map_err(|e| Error::Input(format!("corrections follower panicked: {e}")))?;
+    consumed?;
+    followed?;
     tracing::info!("analyze stage stopped");
     Ok(())
 }
@@ -340,19 +384,23 @@ fn classify(e: Error) -> HandlerError {
     }
 }
 
-fn analyze_doc(analyzer: &Analyzer, doc: &RawDocument) -> Analysis {
-    analyzer.analyze(&Input {
-        title: &doc.title,
-        body: &doc.body,
-        source: doc.site_name.as_deref().unwrap_or(&doc.source_id),
-        social: doc.source_kind == SourceKind::Social,
-    })
+fn analyze_doc(analyzer: &Analyzer, model: &Model, doc: &RawDocument) -> Analysis {
+    analyzer.analyze_with(
+        &Input {
+            title: &doc.title,
+            body: &doc.body,
+            source: doc.site_name.as_deref().unwrap_or(&doc.source_id),
+            social: doc.source_kind == SourceKind::Social,
+        },
+        Some(model),
+    )
 }
 
 /// The concurrent phase: analyze an item not seen before (`None` for one already counted).
 /// Runs on the blocking pool.
 fn prepare(
     analyzer: &Analyzer,
+    model: &Model,
     state: &Mutex<State>,
     doc: &RawDocument,
 ) -> Result<Option<Arc<Analysis>>, Error> {
@@ -364,13 +412,15 @@ fn prepare(
             return Ok(None);
         }
     }
-    Ok(Some(Arc::new(analyze_doc(analyzer, doc))))
+    Ok(Some(Arc::new(analyze_doc(analyzer, model, doc))))
 }
 
 /// The ordered phase: cluster and store one item, or recall it if already counted. Runs on the
 /// blocking pool, one item at a time.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     analyzer: &Analyzer,
+    model: &Model,
     state: &Mutex<State>,
     config: &Config,
     params: &EventParams,
@@ -387,7 +437,7 @@ fn finish(
         return Ok(seen);
     }
     // Seen when prepared but forgotten since (pruned): analyze it now.
-    let analysis = analysis.unwrap_or_else(|| Arc::new(analyze_doc(analyzer, &doc)));
+    let analysis = analysis.unwrap_or_else(|| Arc::new(analyze_doc(analyzer, model, &doc)));
     st.processed += 1;
     if st.processed % 500 == 0 {
         st.events.expire(now, params.window);
@@ -534,6 +584,71 @@ mod tests {
             bus.lag(topics::RAW_DOCUMENTS, topics::groups::ANALYZE)
                 .await?,
             Some(0)
+        );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_stage_learns_corrections_published_to_the_bus()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use common::wire::{Correction, CorrectionField};
+        let dir = tempfile::tempdir()?;
+        let bus: SharedBus = Arc::new(EmbeddedBus::open(&dir.path().join("bus"), "", 1000)?);
+        let t0: DateTime<Utc> = "2026-03-01T08:00:00Z".parse()?;
+        let ctx = StageContext {
+            bus: bus.clone(),
+            clock: Arc::new(ManualClock::new(t0)),
+            data_dir: dir.path().to_path_buf(),
+        };
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(run(Config::default(), ctx.clone(), shutdown.clone()));
+        // Praise in a made-up phrase that the lexicon reads as weary.
+        let text = |i: usize| format!("第{i}号公交站今天又是咕噜咕噜的样子，第{}次了", i * 7);
+        for i in 0..40 {
+            let c = Correction {
+                item_id: format!("c{i}"),
+                field: CorrectionField::Sentiment,
+                value: "positive".into(),
+                text: text(i),
+                title: None,
+                source: None,
+                source_kind: SourceKind::Rss,
+                by: None,
+                origin: None,
+                at: t0,
+                withdrawn: false,
+            };
+            let env = Envelope::new(format!("correction:{i}"), t0, &c);
+            publish(bus.as_ref(), topics::CORRECTIONS, &c.key(), &env).await?;
+        }
+        // The follower retrains and records the set it learned.
+        let snapshot = learner::snapshot_path(dir.path());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while learner::read_snapshot(&snapshot)?.len() < 40 {
+            assert!(std::time::Instant::now() < deadline, "no retraining");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let plain = Analyzer::new(&Config::default())?.analyze(&Input {
+            body: &text(99),
+            ..Input::default()
+        });
+        assert!(
+            plain.is_negative(0.5),
+            "precondition: the lexicon reads it as negative"
+        );
+        let doc = raw("doc-1", "", &text(99), t0);
+        let env = Envelope::new("raw:doc-1", t0, &doc);
+        publish(bus.as_ref(), topics::RAW_DOCUMENTS, "k", &env).await?;
+        let analyzed: Vec<Envelope<AnalyzedDocument>> =
+            collect(&bus, topics::ANALYZED_DOCUMENTS, "t1", 1).await;
+        shutdown.cancel();
+        task.await??;
+        let model = analyzed[0].payload.model.clone().unwrap_or_default();
+        assert!(model.version.starts_with("learned-"), "{model:?}");
+        assert_eq!(model.corrections, 40);
+        assert_eq!(
+            analyzed[0].payload.sentiment.label,
+            SentimentLabel::Positive
         );
         Ok(())
     }

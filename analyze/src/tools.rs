@@ -11,10 +11,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::analyzer::{Analysis, Analyzer, Input};
+use crate::learn::{CorrectionSet, Hyper, Model};
 use crate::normalize::fold_char;
 use crate::segment;
 use crate::stage::wire_sentiment;
 use crate::{Config, Error};
+
+mod learning;
+
+pub use learning::{
+    CurvePoint, EvalOptions, eval_with, learning_curve, read_corrections, task_field,
+};
 
 #[derive(Debug, Deserialize)]
 struct JsonlItem {
@@ -50,6 +57,7 @@ fn item_json(id: &Value, a: &Analysis, config: &Config) -> Value {
         "severity": a.severity,
         "places": a.places,
         "keywords": a.keywords.words().collect::<Vec<_>>(),
+        "model": crate::learn::stamp(a, config.negative_threshold),
     })
 }
 
@@ -60,6 +68,7 @@ fn round3(x: f32) -> f64 {
 /// Analyze `texts` on `workers` threads, results in input order.
 fn analyze_parallel(
     analyzer: &Analyzer,
+    model: Option<&Model>,
     items: &[(String, String)],
     workers: usize,
 ) -> Vec<Analysis> {
@@ -72,11 +81,14 @@ fn analyze_parallel(
                 s.spawn(move || {
                     part.iter()
                         .map(|(title, body)| {
-                            analyzer.analyze(&Input {
-                                title,
-                                body,
-                                ..Input::default()
-                            })
+                            analyzer.analyze_with(
+                                &Input {
+                                    title,
+                                    body,
+                                    ..Input::default()
+                                },
+                                model,
+                            )
                         })
                         .collect::<Vec<_>>()
                 })
@@ -95,7 +107,19 @@ pub fn analyze_jsonl(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
+    analyze_jsonl_learned(config, &CorrectionSet::default(), input, out)
+}
+
+/// [`analyze_jsonl`] with the model learned from `corrections` (the desk's, read from the
+/// bus by the caller).
+pub fn analyze_jsonl_learned(
+    config: &Config,
+    corrections: &CorrectionSet,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let analyzer = Analyzer::new(config)?;
+    let model = Model::train(&analyzer, corrections, &Hyper::default());
     let mut batch: Vec<(Value, String, String)> = Vec::new();
     let mut line = String::new();
     let mut line_no = 0usize;
@@ -114,7 +138,7 @@ pub fn analyze_jsonl(
                 .iter()
                 .map(|(_, t, b)| (t.clone(), b.clone()))
                 .collect();
-            let results = analyze_parallel(&analyzer, &texts, config.workers);
+            let results = analyze_parallel(&analyzer, Some(&model), &texts, config.workers);
             for ((id, _, _), a) in batch.iter().zip(&results) {
                 serde_json::to_writer(&mut *out, &item_json(id, a, config))?;
                 out.write_all(b"\n")?;
@@ -265,7 +289,7 @@ impl Report {
         self.metrics.get(name).copied().unwrap_or(f64::NAN)
     }
 
-    fn write(&self, task: &str, path: &Path, out: &mut dyn Write) -> std::io::Result<()> {
+    pub fn write(&self, task: &str, path: &Path, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "eval {task} {}", path.display())?;
         for (k, v) in &self.metrics {
             writeln!(out, "  {k:<40} {v:.4}")?;
@@ -290,16 +314,42 @@ pub fn eval(task: &str, path: &Path, config: &Config, out: &mut dyn Write) -> Re
 
 /// Run one evaluation and return its figures.
 pub fn evaluate(task: &str, path: &Path, config: &Config) -> Result<Report, Error> {
-    let rows = read_jsonl(path)?;
+    let analyzer = Analyzer::new(config)?;
+    let ctx = Ctx {
+        analyzer: &analyzer,
+        model: None,
+        config,
+    };
+    evaluate_rows(task, &read_jsonl(path)?, &ctx)
+}
+
+/// What an evaluation analyzes with.
+pub(crate) struct Ctx<'a> {
+    pub analyzer: &'a Analyzer,
+    pub model: Option<&'a Model>,
+    pub config: &'a Config,
+}
+
+impl Ctx<'_> {
+    /// Analyze (title, body) pairs on `config.workers` threads, in order.
+    fn analyze(&self, items: &[(String, String)]) -> Vec<Analysis> {
+        analyze_parallel(self.analyzer, self.model, items, self.config.workers)
+    }
+}
+
+pub(crate) const TASKS: &str = "emergency, domain, sentiment, rumor, segmentation, places";
+
+/// One evaluation over rows already read (and filtered).
+pub(crate) fn evaluate_rows(task: &str, rows: &[Value], ctx: &Ctx) -> Result<Report, Error> {
     match task {
-        "emergency" => eval_emergency(&rows, config),
-        "domain" => eval_domain(&rows, config),
-        "sentiment" => eval_sentiment(&rows, config),
-        "rumor" | "rumour" => eval_rumor(&rows, config),
-        "segmentation" => Ok(eval_segmentation(&rows)),
-        "places" => eval_places(&rows, config),
+        "emergency" => eval_emergency(rows, ctx),
+        "domain" => eval_domain(rows, ctx),
+        "sentiment" => eval_sentiment(rows, ctx),
+        "rumor" | "rumour" => eval_rumor(rows, ctx),
+        "segmentation" => Ok(eval_segmentation(rows)),
+        "places" => eval_places(rows, ctx),
         other => Err(Error::Input(format!(
-            "unknown eval task {other:?} (emergency, domain, sentiment, rumor, segmentation, places)"
+            "unknown eval task {other:?} ({TASKS})"
         ))),
     }
 }
@@ -331,22 +381,20 @@ fn binary(report: &mut Report, name: &str, c: &Confusion, positive: &str) {
 }
 
 /// Analyze the `text` of every row (no title), on `config.workers` threads, in row order.
-fn analyze_texts(rows: &[Value], config: &Config) -> Result<Vec<Analysis>, Error> {
-    let analyzer = Analyzer::new(config)?;
+fn analyze_texts(rows: &[Value], ctx: &Ctx) -> Vec<Analysis> {
     let items: Vec<(String, String)> = rows
         .iter()
         .map(|r| (String::new(), str_field(r, "text").to_string()))
         .collect();
-    Ok(analyze_parallel(&analyzer, &items, config.workers))
+    ctx.analyze(&items)
 }
 
-fn eval_emergency(rows: &[Value], config: &Config) -> Result<Report, Error> {
-    let analyzer = Analyzer::new(config)?;
+fn eval_emergency(rows: &[Value], ctx: &Ctx) -> Result<Report, Error> {
     let items: Vec<(String, String)> = rows
         .iter()
         .map(|r| (String::new(), str_field(r, "text").to_string()))
         .collect();
-    let results = analyze_parallel(&analyzer, &items, config.workers);
+    let results = ctx.analyze(&items);
     let mut all = Confusion::default();
     for (r, a) in rows.iter().zip(&results) {
         let pred = if a.has(Priority::Emergency) {
@@ -373,7 +421,7 @@ fn eval_emergency(rows: &[Value], config: &Config) -> Result<Report, Error> {
             .iter()
             .map(|(_, t)| (t.clone(), String::new()))
             .collect();
-        let title_results = analyze_parallel(&analyzer, &titles, config.workers);
+        let title_results = ctx.analyze(&titles);
         let mut c = Confusion::default();
         for a in &title_results {
             c.add(
@@ -442,8 +490,8 @@ fn expected_department(label: &str) -> Option<&'static str> {
     })
 }
 
-fn eval_domain(rows: &[Value], config: &Config) -> Result<Report, Error> {
-    let results = analyze_texts(rows, config)?;
+fn eval_domain(rows: &[Value], ctx: &Ctx) -> Result<Report, Error> {
+    let results = analyze_texts(rows, ctx);
     let mut mapped = Confusion::default();
     let mut none_ent_game = Confusion::default();
     let mut none_other = Confusion::default();
@@ -500,8 +548,8 @@ fn eval_domain(rows: &[Value], config: &Config) -> Result<Report, Error> {
     Ok(report)
 }
 
-fn eval_sentiment(rows: &[Value], config: &Config) -> Result<Report, Error> {
-    let analyzer = Analyzer::new(config)?;
+fn eval_sentiment(rows: &[Value], ctx: &Ctx) -> Result<Report, Error> {
+    let config = ctx.config;
     // Emotion sets carry `polarity_derived`; neutral items are not scored.
     let kept: Vec<(&Value, String)> = rows
         .iter()
@@ -517,7 +565,7 @@ fn eval_sentiment(rows: &[Value], config: &Config) -> Result<Report, Error> {
         .iter()
         .map(|(r, _)| (String::new(), str_field(r, "text").to_string()))
         .collect();
-    let results = analyze_parallel(&analyzer, &items, config.workers);
+    let results = ctx.analyze(&items);
     let mut c = Confusion::default();
     for ((_, gold), a) in kept.iter().zip(&results) {
         c.add(
@@ -540,8 +588,8 @@ fn eval_sentiment(rows: &[Value], config: &Config) -> Result<Report, Error> {
     Ok(report)
 }
 
-fn eval_rumor(rows: &[Value], config: &Config) -> Result<Report, Error> {
-    let results = analyze_texts(rows, config)?;
+fn eval_rumor(rows: &[Value], ctx: &Ctx) -> Result<Report, Error> {
+    let results = analyze_texts(rows, ctx);
     let mut c = Confusion::default();
     for (r, a) in rows.iter().zip(&results) {
         c.add(
@@ -637,8 +685,8 @@ fn eval_segmentation(rows: &[Value]) -> Report {
     report
 }
 
-fn eval_places(rows: &[Value], config: &Config) -> Result<Report, Error> {
-    let analyzer = Analyzer::new(config)?;
+fn eval_places(rows: &[Value], ctx: &Ctx) -> Result<Report, Error> {
+    let analyzer = ctx.analyzer;
     let mut report = Report::default();
     if rows.first().is_some_and(|r| r.get("admin_code").is_some()) {
         // Gazetteer: every county-level name must resolve to its own code (or, for names that
@@ -878,7 +926,7 @@ pub fn bench(config: &Config, out: &mut dyn Write) -> Result<(), Error> {
         while start.elapsed() < min_time {
             let items: Vec<(String, String)> =
                 texts.iter().map(|t| (String::new(), t.clone())).collect();
-            done += analyze_parallel(&analyzer, &items, workers).len();
+            done += analyze_parallel(&analyzer, None, &items, workers).len();
         }
         let rate = done as f64 / start.elapsed().as_secs_f64();
         writeln!(

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod learn;
 pub mod pipeline;
 
 pub use config::Config;

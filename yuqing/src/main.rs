@@ -78,12 +78,25 @@ enum Command {
     Eval {
         task: String,
         file: PathBuf,
-        /// Only fold K of N (by a hash of the id), for cross-validation (extraction).
+        /// Only fold K of N (by a hash of the id, as `dev_corrections.py` splits), for
+        /// cross-validation.
         #[arg(long, value_name = "K/N")]
         fold: Option<String>,
         /// With --fold: every fold but K.
         #[arg(long, requires = "fold")]
         rest: bool,
+        /// Learn from these corrections (研判 rows, as `yuqing learn` reads them) first and print
+        /// the learning curve: the figure with 0, 50, 100, 200 and all of them.
+        #[arg(long, value_name = "TRAIN.jsonl")]
+        learn_from: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Import 研判 records (JSONL `{id, text, title?, field, value, source?}`, as
+    /// `dev_corrections.py` writes them) as corrections on the bus: every analyzer learns from
+    /// them. A row with `"withdrawn": true` takes its item's field back.
+    Learn {
+        file: PathBuf,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -215,9 +228,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze { config, jsonl } => {
             let config = load(&config)?;
             if jsonl {
+                let corrections = yuqing::learn::corrections_for_offline(&config).await?;
                 let stdin = std::io::stdin();
-                analyze::tools::analyze_jsonl(
+                analyze::tools::analyze_jsonl_learned(
                     &config.analyze,
+                    &corrections,
                     &mut stdin.lock(),
                     &mut stdout.lock(),
                 )?;
@@ -243,12 +258,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             file,
             fold,
             rest,
+            learn_from,
             config,
         } => {
             let fold = fold
                 .map(|f| ingest::tools::Fold::parse(&f, rest))
                 .transpose()?;
-            eval(&task, &file, fold, &load(&config)?)
+            eval(&task, &file, fold, learn_from.as_deref(), &load(&config)?)
+        }
+        Command::Learn { file, config } => {
+            let report = yuqing::learn::import(&file, &load(&config)?).await?;
+            writeln!(stdout.lock(), "{report}")?;
+            Ok(())
         }
         Command::Bench {
             target,
@@ -356,17 +377,31 @@ fn eval(
     task: &str,
     file: &Path,
     fold: Option<ingest::tools::Fold>,
+    learn_from: Option<&Path>,
     config: &Config,
 ) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if !file.exists() {
-        bail!("no such file: {}", file.display());
+    for f in std::iter::once(file).chain(learn_from) {
+        if !f.exists() {
+            bail!("no such file: {}", f.display());
+        }
     }
     match task {
+        "extraction" if learn_from.is_some() => {
+            bail!(
+                "--learn-from needs a task with a learned field (domain, sentiment, rumor, emergency)"
+            )
+        }
         "extraction" => ingest::tools::eval_extraction(file, fold, &mut out)?,
-        _ if fold.is_some() => bail!("--fold is supported by `eval extraction` only"),
-        _ => analyze::tools::eval(task, file, &config.analyze, &mut out)?,
+        _ => {
+            let keep = |id: &str| fold.as_ref().is_none_or(|f| f.contains(id));
+            let options = analyze::tools::EvalOptions {
+                keep: &keep,
+                learn_from,
+            };
+            analyze::tools::eval_with(task, file, &config.analyze, &options, &mut out)?
+        }
     }
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! per field.
 
 mod features;
+pub mod import;
 mod train;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -179,16 +180,31 @@ pub struct HeadStats {
     pub temperature: f32,
 }
 
-/// One field's model.
+/// One field's model, in two stages. The text model reads tokens and bigrams alone; the
+/// combiner weighs its scores against the lexicon's answer and scores. The combiner is fit on
+/// the text model's *held-out* scores (stacking), so it trusts the text model as much as it
+/// deserves on items it has not seen, not as much as it fits the items it learned from.
 struct Head {
     field: CorrectionField,
     /// Department names (`""` = none) or, for flags, `["false", "true"]`.
     classes: Vec<String>,
-    dense_rows: usize,
-    /// (dense rows + vocabulary) × classes, row-major.
+    /// (1 + vocabulary) × classes, row-major; empty when there were too few corrections to
+    /// learn from text (then only the lexicon's evidence counts).
+    text_weights: Vec<f32>,
+    /// The combiner's lexicon rows (the rest are the text model's scores).
+    lexicon_rows: usize,
+    /// (lexicon rows + text rows) × classes.
     weights: Vec<f32>,
     temperature: f32,
     calibrated: bool,
+    /// Per class: whether any correction named it or was about an item the lexicon gave it.
+    /// The model knows nothing of a class no correction touched, so when the lexicon answers
+    /// one (an incident's department, say, when only news was corrected), that answer stands.
+    corrected: Vec<bool>,
+    /// Corrected items the lexicon read as incident reports. An incident's owner follows its
+    /// kind (a fire is the safety regulator's wherever it burns); a department model that
+    /// learned from news alone has nothing to say about that.
+    incidents: usize,
     stats: HeadStats,
 }
 
@@ -289,7 +305,7 @@ impl Model {
             .cloned()
             .chain(std::iter::once(String::new()))
             .collect();
-        let heads = CorrectionField::KNOWN
+        let heads: Vec<Head> = CorrectionField::KNOWN
             .iter()
             .filter_map(|&field| {
                 let items: Vec<&Observed> = observed.iter().filter(|o| o.field == field).collect();
@@ -297,7 +313,11 @@ impl Model {
             })
             .collect();
         Model {
-            version: format!("learned-{}", set.digest()).into(),
+            version: if heads.is_empty() {
+                "lexicon".into()
+            } else {
+                format!("learned-{}", set.digest()).into()
+            },
             corrections: observed.len(),
             rejected,
             vocab,
@@ -339,7 +359,8 @@ impl Model {
             .collect()
     }
 
-    /// The learned answer for `field`, if it has a head.
+    /// The learned answer for `field`, if it has a head and the lexicon's answer is a class
+    /// that corrections touched (otherwise the model knows nothing better).
     pub fn judge(
         &self,
         field: CorrectionField,
@@ -347,13 +368,22 @@ impl Model {
         rows: &[u32],
     ) -> Option<Verdict> {
         let head = self.heads.iter().find(|h| h.field == field)?;
-        Some(head.judge(view, rows))
+        head.judge(view, rows)
     }
 }
 
 impl Head {
     fn is_flag(field: CorrectionField) -> bool {
         field != CorrectionField::Department
+    }
+
+    /// Rows of the combiner's text part: one score per class, or for a flag the log-odds.
+    fn text_rows(&self) -> usize {
+        if Self::is_flag(self.field) {
+            1
+        } else {
+            self.classes.len()
+        }
     }
 
     fn train(
@@ -375,12 +405,96 @@ impl Head {
             all.into_iter().collect()
         };
         let k = classes.len();
-        let dense_rows = if Self::is_flag(field) {
+        let lexicon_rows = if Self::is_flag(field) {
             BINARY_DENSE
         } else {
             2 + k
         };
-        let rows = dense_rows + vocab.len();
+        let mut head = Head {
+            field,
+            classes,
+            text_weights: Vec::new(),
+            lexicon_rows,
+            weights: Vec::new(),
+            temperature: 1.0,
+            calibrated: false,
+            corrected: vec![false; k],
+            incidents: items.iter().filter(|o| o.view.emergency).count(),
+            stats: HeadStats {
+                field: field.as_str().into(),
+                corrections: items.len(),
+                ..HeadStats::default()
+            },
+        };
+        let labels: Vec<u32> = items
+            .iter()
+            .map(|o| match &o.target {
+                Target::Flag(b) => u32::from(*b),
+                Target::Department(d) => {
+                    head.classes.iter().position(|c| c == d).unwrap_or(0) as u32
+                }
+            })
+            .collect();
+        let folds: Vec<u64> = items.iter().map(|o| fold_of(&o.key)).collect();
+        for (o, &y) in items.iter().zip(&labels) {
+            head.corrected[y as usize] = true;
+            let lexicon = head.lexicon_class(&o.view);
+            head.corrected[lexicon] = true;
+            *head
+                .stats
+                .per_class
+                .entry(head.classes[y as usize].clone())
+                .or_default() += 1;
+            if lexicon == y as usize {
+                head.stats.lexicon_accuracy += 1.0;
+            }
+        }
+        head.stats.lexicon_accuracy /= items.len().max(1) as f64;
+
+        // Stage 1: the text model, and its held-out scores for every corrected item.
+        let text_examples: Vec<Example> = items
+            .iter()
+            .zip(&labels)
+            .map(|(o, &label)| {
+                let text: Vec<u32> = o
+                    .hashes
+                    .iter()
+                    .filter_map(|h| vocab.get(h))
+                    .map(|r| r + 1)
+                    .collect();
+                Example {
+                    dense: vec![(0, 1.0)],
+                    text_value: text_value(text.len()),
+                    text,
+                    label,
+                }
+            })
+            .collect();
+        let text_rows = 1 + vocab.len();
+        let zero = vec![0.0f32; text_rows * k];
+        let enough = items.len() >= MIN_CALIBRATION;
+        let mut held_out = vec![vec![0.0f32; k]; items.len()];
+        if enough {
+            for fold in 0..FOLDS {
+                let train: Vec<&Example> = text_examples
+                    .iter()
+                    .zip(&folds)
+                    .filter(|(_, f)| **f != fold)
+                    .map(|(e, _)| e)
+                    .collect();
+                let w = train::fit(&train, text_rows, k, &zero, hyper);
+                for (i, e) in text_examples.iter().enumerate() {
+                    if folds[i] == fold {
+                        train::logits(&w, k, e, &mut held_out[i]);
+                    }
+                }
+            }
+            let all: Vec<&Example> = text_examples.iter().collect();
+            head.text_weights = train::fit(&all, text_rows, k, &zero, hyper);
+        }
+
+        // Stage 2: the combiner, on the lexicon's evidence and the held-out text scores.
+        let rows = lexicon_rows + head.text_rows();
         let mut w0 = vec![0.0f32; rows * k];
         if Self::is_flag(field) {
             let r = DECISION_ROW as usize;
@@ -391,77 +505,35 @@ impl Head {
                 w0[(2 + j) * k + j] = PRIOR_MARGIN;
             }
         }
-        let mut head = Head {
-            field,
-            classes,
-            dense_rows,
-            weights: Vec::new(),
-            temperature: 1.0,
-            calibrated: false,
-            stats: HeadStats {
-                field: field.as_str().into(),
-                corrections: items.len(),
-                ..HeadStats::default()
-            },
-        };
-        let label_of = |t: &Target| -> u32 {
-            match t {
-                Target::Flag(b) => u32::from(*b),
-                Target::Department(d) => {
-                    head.classes.iter().position(|c| c == d).unwrap_or(0) as u32
-                }
-            }
-        };
         let examples: Vec<Example> = items
             .iter()
-            .map(|o| {
-                let text: Vec<u32> = o
-                    .hashes
-                    .iter()
-                    .filter_map(|h| vocab.get(h))
-                    .map(|r| r + dense_rows as u32)
-                    .collect();
-                Example {
-                    dense: head.dense(&o.view),
-                    text_value: text_value(text.len()),
-                    text,
-                    label: label_of(&o.target),
-                }
+            .zip(&labels)
+            .zip(&held_out)
+            .map(|((o, &label), z)| Example {
+                dense: head.combined(&o.view, enough.then_some(z.as_slice())),
+                text: Vec::new(),
+                text_value: 0.0,
+                label,
             })
             .collect();
-        for (o, e) in items.iter().zip(&examples) {
-            *head
-                .stats
-                .per_class
-                .entry(head.classes[e.label as usize].clone())
-                .or_default() += 1;
-            let lexicon = head.lexicon_class(&o.view);
-            if lexicon == e.label as usize {
-                head.stats.lexicon_accuracy += 1.0;
-            }
-        }
-        head.stats.lexicon_accuracy /= items.len().max(1) as f64;
-
-        if items.len() >= MIN_CALIBRATION {
-            // Out-of-fold scores: the held-out accuracy and the temperature.
-            let mut scores = vec![Vec::new(); examples.len()];
+        let combiner = Hyper::combiner();
+        if enough {
+            // Held-out folds once more, for the accuracy the admin sees and the temperature.
+            let mut scores = vec![vec![0.0f32; k]; items.len()];
             for fold in 0..FOLDS {
                 let train: Vec<&Example> = examples
                     .iter()
-                    .zip(items)
-                    .filter(|(_, o)| fold_of(&o.key) != fold)
+                    .zip(&folds)
+                    .filter(|(_, f)| **f != fold)
                     .map(|(e, _)| e)
                     .collect();
-                let w = train::fit(&train, rows, k, &w0, hyper);
-                for (i, (e, o)) in examples.iter().zip(items).enumerate() {
-                    if fold_of(&o.key) == fold {
-                        let mut z = vec![0.0; k];
-                        train::logits(&w, k, e, &mut z);
-                        scores[i] = z;
+                let w = train::fit(&train, rows, k, &w0, &combiner);
+                for (i, e) in examples.iter().enumerate() {
+                    if folds[i] == fold {
+                        train::logits(&w, k, e, &mut scores[i]);
                     }
                 }
             }
-            let labels: Vec<u32> = examples.iter().map(|e| e.label).collect();
             let right = scores
                 .iter()
                 .zip(&labels)
@@ -473,7 +545,7 @@ impl Head {
         }
         head.stats.temperature = head.temperature;
         let all: Vec<&Example> = examples.iter().collect();
-        head.weights = train::fit(&all, rows, k, &w0, hyper);
+        head.weights = train::fit(&all, rows, k, &w0, &combiner);
         head
     }
 
@@ -488,8 +560,10 @@ impl Head {
         }
     }
 
-    fn dense(&self, view: &LexiconView) -> Vec<(u32, f32)> {
-        if Self::is_flag(self.field) {
+    /// The combiner's input: the lexicon's rows, then the text model's scores (as bounded
+    /// log-probabilities, or for a flag its bounded log-odds).
+    fn combined(&self, view: &LexiconView, text_scores: Option<&[f32]>) -> Vec<(u32, f32)> {
+        let mut d: Vec<(u32, f32)> = if Self::is_flag(self.field) {
             binary_dense(self.field, view)
                 .iter()
                 .enumerate()
@@ -503,25 +577,61 @@ impl Head {
             }
             d.push((2 + self.lexicon_class(view) as u32, 1.0));
             d
+        };
+        if let Some(z) = text_scores {
+            let base = self.lexicon_rows as u32;
+            if Self::is_flag(self.field) {
+                d.push((base, ((z[1] - z[0]) / 4.0).clamp(-2.0, 2.0)));
+            } else {
+                let mut p = z.to_vec();
+                train::softmax(&mut p);
+                for (j, pj) in p.iter().enumerate() {
+                    d.push((base + j as u32, (pj.max(1e-4).ln() / 4.0).max(-2.0)));
+                }
+            }
         }
+        d
     }
 
-    fn judge(&self, view: &LexiconView, rows: &[u32]) -> Verdict {
+    /// `None` when the lexicon's answer is a class no correction touched.
+    fn judge(&self, view: &LexiconView, rows: &[u32]) -> Option<Verdict> {
         let k = self.classes.len();
-        let ex = Example {
-            dense: self.dense(view),
-            text: rows.iter().map(|r| r + self.dense_rows as u32).collect(),
-            text_value: text_value(rows.len()),
-            label: 0,
+        let text_scores = (!self.text_weights.is_empty()).then(|| {
+            let ex = Example {
+                dense: vec![(0, 1.0)],
+                text: rows.iter().map(|r| r + 1).collect(),
+                text_value: text_value(rows.len()),
+                label: 0,
+            };
+            let mut z = vec![0.0; k];
+            train::logits(&self.text_weights, k, &ex, &mut z);
+            z
+        });
+        let dense = self.combined(view, text_scores.as_deref());
+        let lexicon_only = Example {
+            dense: dense
+                .iter()
+                .copied()
+                .filter(|(r, _)| (*r as usize) < self.lexicon_rows)
+                .collect(),
+            ..Example::default()
         };
-        let dense_only = Example {
-            text: Vec::new(),
-            ..ex.clone()
+        let ex = Example {
+            dense,
+            ..Example::default()
         };
         let mut z = vec![0.0; k];
         train::logits(&self.weights, k, &ex, &mut z);
         let mut zd = vec![0.0; k];
-        train::logits(&self.weights, k, &dense_only, &mut zd);
+        train::logits(&self.weights, k, &lexicon_only, &mut zd);
+        let lexicon = self.lexicon_class(view);
+        if !self.corrected[lexicon]
+            || (self.field == CorrectionField::Department
+                && view.emergency
+                && self.incidents < MIN_CALIBRATION)
+        {
+            return None;
+        }
         let class = argmax(&z);
         let runner_up = (0..k)
             .filter(|&c| c != class)
@@ -536,14 +646,14 @@ impl Head {
         };
         let mut p: Vec<f32> = z.iter().map(|x| x / self.temperature).collect();
         train::softmax(&mut p);
-        Verdict {
+        Some(Verdict {
             class,
             label: self.classes[class].clone(),
             probability: p[class],
             probability_true: if Self::is_flag(self.field) { p[1] } else { 0.0 },
             calibrated: self.calibrated,
             lexicon_share,
-        }
+        })
     }
 }
 

@@ -26,6 +26,7 @@ fn correction(id: &str, text: &str, field: CorrectionField, value: Value) -> Cor
         source: None,
         source_kind: common::wire::SourceKind::Rss,
         by: Some("test".into()),
+        origin: None,
         at: at(),
         withdrawn: false,
     }

@@ -28,6 +28,19 @@ pub struct Hyper {
     pub l2_text: f32,
 }
 
+impl Hyper {
+    /// The combiner: a few dense rows, touched by every example, so a light prior suffices.
+    pub fn combiner() -> Self {
+        Hyper {
+            epochs: 20,
+            rate: 0.1,
+            l2_dense: 2.0,
+            l2_text: 0.0,
+        }
+    }
+}
+
+/// The text model's settings (chosen by held-out accuracy within the training folds).
 impl Default for Hyper {
     fn default() -> Self {
         Hyper {

@@ -101,6 +101,10 @@ pub struct Correction {
     /// Who judged (an account name, or `import:<file>`).
     #[serde(default)]
     pub by: Option<String>,
+    /// Where an imported record came from (its dataset or archive line), for the admin; not a
+    /// feature.
+    #[serde(default)]
+    pub origin: Option<String>,
     pub at: DateTime<Utc>,
     /// This message takes the earlier judgement of the same item's field back.
     #[serde(default)]
