@@ -332,7 +332,7 @@ impl Analyzer {
         });
 
         if let (Some(model), Some((view, hashes))) = (model, observed.as_ref()) {
-            let rows = model.rows(hashes);
+            let rows = model.text_scores(hashes);
             judged.version = Some(model.version().clone());
             judged.corrections = model.corrections() as u64;
             if let Some(v) = model.judge(CorrectionField::Emergency, view, &rows) {
@@ -362,7 +362,7 @@ impl Analyzer {
             }
             if let Some(v) = model.judge(CorrectionField::Department, view, &rows) {
                 judged.department = Judgement::learned(&v);
-                let learned = (!v.label.is_empty()).then(|| v.label.clone());
+                let learned = (!v.label.is_empty()).then(|| v.label.to_string());
                 if learned != department {
                     // The domain follows the department it is the domain of.
                     domain.domain = learned.as_ref().and_then(|d| {

@@ -1170,3 +1170,59 @@ async fn over_https_cookies_are_secure_and_hsts_is_sent() {
         serde_json::from_value(serde_json::json!({ "secure_cookies": true })).expect("config");
     assert!(old.https);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_judgement_teaches_the_analyzers_about_its_items() {
+    use common::wire::{Correction, CorrectionField, Envelope};
+    let h = Harness::start_with_users(private_config(), USERS).await;
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    h.item(doc("d1", "ev-9", "南明区停水", "南明区", t0)).await;
+    let mut ev = event("ev-9", "南明区停水", 10.0, 1, t0);
+    ev.recent_doc_ids = vec!["d1".into()];
+    h.event(ev).await;
+    let (desk, csrf) = session(&h, "desk1").await;
+    h.wait_json(&desk, "/api/stats", |v| v["items"] == 1).await;
+    let res = desk
+        .post(h.url("/api/events/ev-9/judge"))
+        .header("x-csrf-token", csrf.as_str())
+        .json(&serde_json::json!({ "priorities": ["emergency"] }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::OK);
+    let corrections: Vec<Correction> = h
+        .bus
+        .read_all(common::topics::CORRECTIONS)
+        .await
+        .expect("read")
+        .iter()
+        .map(|d| {
+            Envelope::<Correction>::decode(&d.payload)
+                .expect("decode")
+                .payload
+        })
+        .collect();
+    let got: Vec<(String, CorrectionField, serde_json::Value, Option<String>)> = corrections
+        .iter()
+        .map(|c| (c.key(), c.field, c.value.clone(), c.by.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "d1#emergency".into(),
+                CorrectionField::Emergency,
+                true.into(),
+                Some("desk1".into())
+            ),
+            (
+                "d1#false_info".into(),
+                CorrectionField::FalseInfo,
+                false.into(),
+                Some("desk1".into())
+            ),
+        ]
+    );
+    assert_eq!(corrections[0].title.as_deref(), Some("南明区停水"));
+    assert!(!corrections[0].text.is_empty());
+}

@@ -25,19 +25,32 @@ fn main() -> ExitCode {
             analyze::tools::analyze_jsonl(&config, &mut stdin.lock(), &mut out)
         }
         Some("bench") => analyze::tools::bench(&config, &mut out),
-        // The analyzer alone in a loop, for a profiler: `analyze-tools profile SECONDS < texts`.
+        // The analyzer alone in a loop, for a profiler:
+        // `analyze-tools profile SECONDS [learned] < texts`.
         Some("profile") => (|| {
             let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
             let texts: Vec<String> = std::io::stdin().lines().map_while(Result::ok).collect();
             let analyzer = analyze::Analyzer::new(&config)?;
+            // With `learned` after the seconds: the learned layer trained on the benchmark's
+            // corrections too.
+            let model = (args.get(2).map(String::as_str) == Some("learned")).then(|| {
+                analyze::learn::Model::train(
+                    &analyzer,
+                    &analyze::tools::bench_corrections(),
+                    &analyze::learn::Hyper::default(),
+                )
+            });
             let start = std::time::Instant::now();
             let mut n = 0u64;
             while start.elapsed().as_secs_f64() < secs {
                 for t in &texts {
-                    std::hint::black_box(analyzer.analyze(&analyze::Input {
-                        body: t,
-                        ..analyze::Input::default()
-                    }));
+                    std::hint::black_box(analyzer.analyze_with(
+                        &analyze::Input {
+                            body: t,
+                            ..analyze::Input::default()
+                        },
+                        model.as_ref(),
+                    ));
                     n += 1;
                 }
             }

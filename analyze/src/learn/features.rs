@@ -18,9 +18,9 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The distinct feature hashes of a normalized text, sorted: its tokens (by their dictionary
+/// The feature hashes of a normalized text, in text order: its tokens (by their dictionary
 /// key, already computed by segmentation) and its character bigrams, within the first
-/// [`LEARN_BYTES`]. Presence only: a word said twice counts once.
+/// [`LEARN_BYTES`]. A feature said twice counts twice (no sort per item).
 pub fn text_hashes(seg: &Segmented) -> Vec<u64> {
     let text = seg.text();
     let mut limit = text.len().min(LEARN_BYTES);
@@ -33,15 +33,16 @@ pub fn text_hashes(seg: &Segmented) -> Vec<u64> {
         if seg.start(i) >= limit {
             break;
         }
-        let token = seg.token(i);
-        if token.chars().all(|c| c.is_whitespace()) {
+        // Punctuation and spaces say little about a topic or a mood that the bigrams next to
+        // them do not.
+        if !seg.token(i).chars().any(word_char) {
             continue;
         }
         out.push(mix(seg.key(i) ^ TOKEN_SALT));
     }
     let mut prev: Option<char> = None;
     for c in head.chars() {
-        if c.is_whitespace() {
+        if !word_char(c) {
             prev = None;
             continue;
         }
@@ -50,9 +51,16 @@ pub fn text_hashes(seg: &Segmented) -> Vec<u64> {
         }
         prev = Some(c);
     }
-    out.sort_unstable();
-    out.dedup();
     out
+}
+
+/// Letters, digits and CJK ideographs (the common cases first).
+fn word_char(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        ('\u{4E00}'..='\u{9FFF}').contains(&c) || c.is_alphanumeric()
+    }
 }
 
 /// The lexicon's answers and scores for one item: the learned layer's prior and its strongest

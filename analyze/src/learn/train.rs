@@ -8,7 +8,7 @@
 
 /// One training item: sparse rows with values. Rows below the head's dense size are the
 /// lexicon's features; the rest are vocabulary rows, each with the same value `text_value`
-/// (presence features, scaled to unit length together).
+/// (a feature said twice is listed twice; scaled by the count's square root).
 #[derive(Debug, Clone, Default)]
 pub struct Example {
     pub dense: Vec<(u32, f32)>,

@@ -209,6 +209,86 @@ pub fn eval_with(
     Ok(())
 }
 
+/// Corrections for the benchmark: the dev files' labels as the desk would give them (as
+/// `dev_corrections.py` converts them), or, without the dev files, the built-in samples.
+pub fn bench_corrections() -> CorrectionSet {
+    use serde_json::json;
+    let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dev");
+    let at = DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default();
+    let mut set = CorrectionSet::default();
+    let mut add = |r: &Value, field: CorrectionField, value: Value| {
+        let text = super::str_field(r, "text");
+        let id = super::str_field(r, "id");
+        if !text.is_empty() && !id.is_empty() {
+            set.apply(common::wire::Correction {
+                item_id: id.to_string(),
+                field,
+                value,
+                text: text.to_string(),
+                title: None,
+                source: None,
+                source_kind: common::wire::SourceKind::Rss,
+                by: None,
+                origin: None,
+                at,
+                withdrawn: false,
+            });
+        }
+    };
+    let rows = |f: &str| read_jsonl(&dev.join(f)).unwrap_or_default();
+    for f in ["domain_tnews.jsonl", "domain_thucnews_titles.jsonl"] {
+        for r in rows(f) {
+            if let Some(d) = super::expected_department(super::str_field(&r, "label")) {
+                add(&r, CorrectionField::Department, json!(d));
+            }
+        }
+    }
+    for r in rows("sentiment.jsonl") {
+        add(&r, CorrectionField::Sentiment, r["label"].clone());
+    }
+    for r in rows("emotion_smp2020_virus_test.jsonl") {
+        if matches!(
+            r["polarity_derived"].as_str(),
+            Some("positive" | "negative")
+        ) {
+            add(
+                &r,
+                CorrectionField::Sentiment,
+                r["polarity_derived"].clone(),
+            );
+        }
+    }
+    for r in rows("rumor.jsonl") {
+        add(&r, CorrectionField::Rumor, json!(r["label"] == "rumor"));
+    }
+    for r in rows("emergency.jsonl") {
+        add(
+            &r,
+            CorrectionField::Emergency,
+            json!(r["label"] == "emergency"),
+        );
+    }
+    if set.is_empty() {
+        for (i, t) in super::SAMPLE_TEXTS.iter().cycle().take(60).enumerate() {
+            let r = json!({"id": format!("sample-{i}"), "text": format!("{t} {i}")});
+            set.apply(common::wire::Correction {
+                item_id: format!("sample-{i}"),
+                field: CorrectionField::Sentiment,
+                value: json!(if i % 2 == 0 { "positive" } else { "negative" }),
+                text: r["text"].as_str().unwrap_or_default().to_string(),
+                title: None,
+                source: None,
+                source_kind: common::wire::SourceKind::Rss,
+                by: None,
+                origin: None,
+                at,
+                withdrawn: false,
+            });
+        }
+    }
+    set
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use common::wire::CaseCommand;
+use common::topics;
+use common::wire::{CaseCommand, Correction, CorrectionField, Envelope, Priority, new_message_id};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiResult, ListQuery, cases, matches, publish_command};
+use super::{ApiResult, ListQuery, cases, matches, publish_command, publish_counted};
 use crate::audience::Reader;
 use crate::feed::LiveMessage;
 use crate::web::ApiError;
@@ -109,6 +110,45 @@ pub async fn detail(
     }))
 }
 
+/// The fields an event's category 研判 settles for each of its items, as corrections the
+/// analyzers learn from: emergency or not, false information or not. A confirmation teaches as
+/// much as an override (a model fed only its mistakes would learn to distrust itself).
+async fn publish_corrections(
+    state: &SharedState,
+    by: &str,
+    doc_ids: &[String],
+    priorities: &[Priority],
+) -> ApiResult<()> {
+    let at = state.ctx.clock.now();
+    for doc_id in doc_ids {
+        let Some(item) = state.store.item(doc_id)? else {
+            continue;
+        };
+        let d = &item.doc;
+        for (field, priority) in [
+            (CorrectionField::Emergency, Priority::Emergency),
+            (CorrectionField::FalseInfo, Priority::FalseInfo),
+        ] {
+            let c = Correction {
+                item_id: d.doc_id.clone(),
+                field,
+                value: priorities.contains(&priority).into(),
+                text: d.summary.clone(),
+                title: (!d.title.is_empty()).then(|| d.title.clone()),
+                source: d.site_name.clone(),
+                source_kind: d.source_kind,
+                by: Some(by.to_string()),
+                origin: None,
+                at,
+                withdrawn: false,
+            };
+            let env = Envelope::new(new_message_id(), at, &c);
+            publish_counted(state, topics::CORRECTIONS, &c.key(), &env).await?;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Judge {
     priorities: Vec<common::wire::Priority>,
@@ -131,6 +171,14 @@ pub async fn judge(
     let mut priorities = req.priorities;
     priorities.sort();
     priorities.dedup();
+    // First, so a 研判 that could not teach the analyzers is not half done.
+    publish_corrections(
+        &state,
+        &cur.user.name,
+        &ev.event.recent_doc_ids,
+        &priorities,
+    )
+    .await?;
     let cases = cases::open_cases_of_event(&state, &id)?;
     if !cases.is_empty() {
         let note = req.note.trim();
